@@ -1,0 +1,3 @@
+"""crossrec: cross-domain recommendation by transfer learning, as a nightly batch pipeline."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,79 @@
+"""``crossrec`` command line: ``crossrec run [--date] [--config] [--data-dir]``."""
+
+from __future__ import annotations
+
+import re
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crossrec.errors import CrossrecError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Cross-domain recommendation pipeline (Prefect flows).")
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_run_date(value: str | None) -> date:
+    if value is None:
+        return date.today()
+    try:
+        if not _DATE.match(value):
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CrossrecError(f"--date '{value}' is not a valid date (expected YYYY-MM-DD)") from None
+
+
+def _fail(exc: BaseException, code: int) -> None:
+    typer.echo(f"crossrec: error: {exc}", err=True)
+    raise typer.Exit(code)
+
+
+@app.callback()
+def _root() -> None:
+    """Cross-domain recommendation pipeline."""
+
+
+@app.command()
+def run(
+    run_date: Annotated[str | None, typer.Option("--date", help="Run date, YYYY-MM-DD "
+                                                  "(default: today).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML config file.")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", envvar="CROSSREC_DATA_DIR",
+                                                  help="Data folder (default ./data).")] = None,
+) -> None:
+    """Run the nightly flow for one date and print where the outputs are."""
+    from crossrec.collect.collector import check_sources
+    from crossrec.config import load_settings
+
+    # everything the user can get wrong is checked before anything is written
+    try:
+        day = parse_run_date(run_date)
+        settings = load_settings(config, data_dir=data_dir)
+        check_sources(settings)
+    except CrossrecError as exc:
+        _fail(exc, 2)
+
+    from flows.nightly import nightly
+
+    try:
+        outputs = nightly(run_date=day, settings=settings)
+    except CrossrecError as exc:
+        _fail(exc, 1)
+    typer.echo("")
+    typer.echo(f"crossrec run {day} finished:")
+    for name in ("recommendations", "report", "metrics", "warehouse", "model"):
+        typer.echo(f"  {name:<16} {outputs[name]}")
+
+
+def main() -> None:
+    sys.exit(app())
+
+
+if __name__ == "__main__":
+    main()

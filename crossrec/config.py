@@ -1,0 +1,201 @@
+"""Pipeline settings: one validated, frozen pydantic tree loaded from a TOML file.
+
+Unknown keys are errors (``extra="forbid"``) so a typo never silently falls back to a default.
+Run options (device, seed, threads) live apart from model and training hyper-parameters.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from crossrec.errors import ConfigError
+
+_DOMAIN_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+
+
+class StrictModel(BaseModel):
+    """Base for every config block: unknown keys rejected, values immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DomainsConfig(StrictModel):
+    source: str = Field("sport", pattern=_DOMAIN_PATTERN)
+    """Domain users already bought in; its history drives cold-start recommendations."""
+    target: str = Field("cloth", pattern=_DOMAIN_PATTERN)
+    """Domain we recommend into."""
+
+    @model_validator(mode="after")
+    def _distinct(self) -> DomainsConfig:
+        if self.source == self.target:
+            raise ValueError("source and target must differ")
+        return self
+
+
+class SyntheticSource(StrictModel):
+    kind: Literal["synthetic"] = "synthetic"
+    n_users: int = Field(1500, ge=20)
+    """Size knob: number of users in the synthetic world (interactions scale linearly)."""
+    n_items: int = Field(400, ge=20)
+    """Items per domain."""
+    latent_dim: int = Field(8, ge=1)
+    """Dimension of the users' shared latent taste."""
+    domain_shift: float = Field(0.3, ge=0.0)
+    """Std of the per-domain perturbation of a user's taste (0 = identical tastes)."""
+    mean_interactions: float = Field(12.0, gt=1.0)
+    """Mean interactions per user and domain."""
+    taste_strength: float = Field(2.5, ge=0.0)
+    """How much a user's taste (vs item popularity) decides what they pick."""
+    zipf_exponent: float = Field(1.0, ge=0.0)
+    """Item popularity follows rank**-exponent."""
+    overlap: float = Field(0.7, ge=0.0, le=1.0)
+    """Share of users active in both domains; the rest is split between source-only and
+    target-only."""
+    days: int = Field(30, ge=1)
+    """Timestamps are spread over this many days before the ingest date."""
+    seed: int = 7
+    """Seed of the world; the same seed gives the same interactions."""
+
+
+class DisenCDRSource(StrictModel):
+    kind: Literal["disencdr"] = "disencdr"
+    path: Path
+    """Folder holding ``<source>_<target>/`` and ``<target>_<source>/`` (DisenCDR layout)."""
+
+
+SourceConfig = Annotated[SyntheticSource | DisenCDRSource, Field(discriminator="kind")]
+
+
+class SplitConfig(StrictModel):
+    seed: int = 42
+    """Seed of the user split; the same seed gives the same split."""
+    cold_test_frac: float = Field(0.2, gt=0.0, lt=1.0)
+    """Share of overlapping users whose target rows are all withheld for the final test."""
+    cold_val_frac: float = Field(0.1, gt=0.0, lt=1.0)
+    """Share of overlapping users withheld for early stopping and model selection."""
+
+
+class ValidationConfig(StrictModel):
+    min_rows: int = Field(100, ge=1)
+    """A landing batch with fewer interactions than this fails the gate."""
+    min_cold_val_users: int = Field(5, ge=1)
+    """Fewer cold validation users than this makes early stopping meaningless: fail."""
+
+
+class ModelConfig(StrictModel):
+    dim: int = Field(64, ge=4)
+    """Embedding and user-vector dimension."""
+    max_history: int = Field(50, ge=1)
+    """Most recent items per domain fed to the user tower."""
+    pooling: Literal["attention", "mean"] = "attention"
+    """How the user tower pools its history."""
+    discriminator_hidden: int = Field(64, ge=4)
+    """Hidden width of the domain discriminator."""
+
+
+class TrainConfig(StrictModel):
+    pretrain_epochs: int = Field(4, ge=0)
+    """Epochs of source-domain pretraining (0 skips the stage: an ablation)."""
+    adapt_epochs: int = Field(6, ge=0)
+    """Epochs of joint recommendation + domain-adversarial training."""
+    finetune_epochs: int = Field(6, ge=0)
+    """Epochs of target-domain fine-tuning."""
+    batch_size: int = Field(256, ge=1)
+    lr: float = Field(3e-3, gt=0)
+    """Adam learning rate."""
+    weight_decay: float = Field(0.0, ge=0)
+    adversarial_weight: float = Field(0.1, ge=0)
+    """Weight of the domain loss; 0 turns adaptation into plain joint training."""
+    freeze: Literal["frozen_user_tower", "partial", "full"] = "partial"
+    """What fine-tuning may update: item tower only, tower head + items, or everything."""
+    cold_dropout: float = Field(0.5, ge=0.0, le=1.0)
+    """During fine-tuning, the share of examples whose target history is hidden so the model
+    learns to recommend from source history alone (the cold-start case)."""
+    patience: int = Field(3, ge=1)
+    """Epochs without cold-validation NDCG@10 improvement before stopping."""
+
+
+class ScoreConfig(StrictModel):
+    top_n: int = Field(20, ge=1, le=1000)
+    """Recommendations published per user."""
+    user_block: int = Field(4096, ge=1)
+    """Users scored per block (bounds memory)."""
+
+
+class RunOptions(StrictModel):
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where to train and score; auto picks CUDA when present."""
+    seed: int = 0
+    """Seed for model initialisation and sampling."""
+    threads: int | None = Field(None, ge=1)
+    """CPU threads for torch; None keeps torch's default."""
+    progress: bool = True
+    """Show progress bars on long work."""
+
+
+class Settings(StrictModel):
+    data_dir: Path = Path("data")
+    """Root of the product's state: landing, warehouse, models, lake, reports."""
+    sql_dir: Path | None = None
+    """Folder of the SQL models; None uses the repository's ``sql/``."""
+    domains: DomainsConfig = DomainsConfig()
+    sources: list[SourceConfig] = Field(default_factory=lambda: [SyntheticSource()])
+    """Inputs collected into the landing zone, one block per input."""
+    split: SplitConfig = SplitConfig()
+    validation: ValidationConfig = ValidationConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    score: ScoreConfig = ScoreConfig()
+    run: RunOptions = RunOptions()
+
+    @field_validator("sources")
+    @classmethod
+    def _at_least_one(cls, v: list) -> list:
+        if not v:
+            raise ValueError("at least one [[sources]] block is required")
+        return v
+
+
+
+def _describe(err: ValidationError, origin: str) -> str:
+    """One line naming the offending key for the first problem (and how many more)."""
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "<root>"
+    if first["type"] == "extra_forbidden":
+        what = f"unknown key '{key}'"
+    else:
+        what = f"invalid value for '{key}': {first['msg']}"
+    more = len(err.errors()) - 1
+    return f"{origin}: {what}" + (f" (and {more} more problem(s))" if more else "")
+
+
+def load_settings(path: Path | None = None, **overrides) -> Settings:
+    """Settings from a TOML file (or defaults), with top-level overrides applied on top.
+
+    Relative paths inside the file are resolved against the file's folder.
+    """
+    raw: dict = {}
+    origin = "settings"
+    if path is not None:
+        origin = str(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            raw = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        base = path.parent
+        if "data_dir" in raw:
+            raw["data_dir"] = str(base / raw["data_dir"])
+        for src in raw.get("sources", []):
+            if isinstance(src, dict) and "path" in src:
+                src["path"] = str(base / src["path"])
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origin)) from None

@@ -1,0 +1,17 @@
+"""User-facing errors: the CLI prints their message as one line and exits non-zero."""
+
+
+class CrossrecError(Exception):
+    """A problem the user can fix; the message says what and where."""
+
+
+class ConfigError(CrossrecError):
+    """The configuration file or a command-line option is invalid."""
+
+
+class InputDataError(CrossrecError):
+    """An input file or folder is missing or unreadable."""
+
+
+class ValidationFailed(CrossrecError):
+    """A data-quality gate failed; nothing downstream may run."""

@@ -1,0 +1,1 @@
+"""Metrics, baselines and the cold-start evaluation protocol (DESIGN.md §4)."""

@@ -1,0 +1,1 @@
+"""nn.Modules and their configs: user tower, item tower, gradient reversal, discriminator."""

@@ -1,0 +1,99 @@
+"""Two-tower recommender: a user tower shared across domains and an item tower.
+
+score(user, item) = <user_tower(history), item_vector(item)> + item_bias(item)
+
+The user tower reads a padded history of item indices from *any* domain, so a cold-start user
+(source history only) is encoded exactly like everyone else. Item indices are global and each
+domain occupies a contiguous range, so a domain's catalogue is a slice of the item table.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+PAD = 0  # item index 0 is padding in every history
+
+
+class TwoTowerConfig(BaseModel):
+    """Everything needed to rebuild the module; saved as the checkpoint's config.json."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    n_items: int = Field(ge=1)
+    """Items in the vocabulary (indices 1..n_items; 0 is padding)."""
+    domains: list[str]
+    """Domain names in vocabulary order."""
+    domain_ranges: list[tuple[int, int]]
+    """Per domain, the [start, stop) range of its item indices."""
+    dim: int = 64
+    """Embedding and user-vector dimension."""
+    pooling: Literal["attention", "mean"] = "attention"
+    """How the user tower pools its history."""
+
+
+class UserTower(nn.Module):
+    """History of item indices -> user vector (attention or mean pooling + residual MLP)."""
+
+    def __init__(self, n_items: int, dim: int, pooling: str):
+        super().__init__()
+        self.item_embedding = nn.Embedding(n_items + 1, dim, padding_idx=PAD)
+        self.pooling = pooling
+        self.attn_key = nn.Linear(dim, dim)
+        self.attn_query = nn.Parameter(torch.zeros(dim))
+        self.head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(),
+                                  nn.Linear(dim, dim))
+        nn.init.normal_(self.item_embedding.weight, std=0.05)
+
+    def forward(self, history: torch.Tensor) -> torch.Tensor:
+        mask = history != PAD
+        h = self.item_embedding(history)
+        if self.pooling == "attention":
+            logits = torch.tanh(self.attn_key(h)) @ self.attn_query
+            logits = logits.masked_fill(~mask, -1e9)
+            weights = torch.softmax(logits, dim=-1) * mask
+        else:
+            weights = mask.to(h.dtype)
+        # an empty history (all padding) pools to zero instead of NaN
+        weights = weights / weights.sum(dim=-1, keepdim=True).clamp_min(1e-9)
+        pooled = (weights.unsqueeze(-1) * h).sum(dim=1)
+        return pooled + self.head(pooled)
+
+
+class ItemTower(nn.Module):
+    """Per-item id embedding and bias (the bias carries popularity, which cold users need)."""
+
+    def __init__(self, n_items: int, dim: int):
+        super().__init__()
+        self.embedding = nn.Embedding(n_items + 1, dim, padding_idx=PAD)
+        self.bias = nn.Embedding(n_items + 1, 1, padding_idx=PAD)
+        nn.init.normal_(self.embedding.weight, std=0.05)
+        nn.init.zeros_(self.bias.weight)
+
+    def catalogue(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Vectors and biases of the items with indices in [start, stop)."""
+        return self.embedding.weight[start:stop], self.bias.weight[start:stop, 0]
+
+
+class TwoTower(nn.Module):
+    def __init__(self, config: TwoTowerConfig):
+        super().__init__()
+        self.config = config
+        self.user_tower = UserTower(config.n_items, config.dim, config.pooling)
+        self.item_tower = ItemTower(config.n_items, config.dim)
+
+    def domain_range(self, domain: str) -> tuple[int, int]:
+        return tuple(self.config.domain_ranges[self.config.domains.index(domain)])
+
+    def encode_users(self, history: torch.Tensor) -> torch.Tensor:
+        return self.user_tower(history)
+
+    def logits(self, user_vectors: torch.Tensor, domain: str) -> torch.Tensor:
+        """Scores of every item of ``domain`` (columns in index order within the domain)."""
+        vecs, bias = self.item_tower.catalogue(*self.domain_range(domain))
+        return user_vectors @ vecs.T + bias
+
+    def forward(self, history: torch.Tensor, domain: str) -> torch.Tensor:
+        return self.logits(self.encode_users(history), domain)

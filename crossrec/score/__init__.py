@@ -1,0 +1,1 @@
+"""Batch top-N: the kernel, the model-backed recommender, the Parquet writer and atomic publish."""

@@ -1,0 +1,1 @@
+"""Trainers (pretrain, adapt, finetune), one generic fit loop, schedules and checkpoints."""

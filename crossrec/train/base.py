@@ -1,0 +1,73 @@
+"""What every stage trainer shares: device, optimiser, seeded shuffling, progress, the loss."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from crossrec.config import ModelConfig, RunOptions, TrainConfig
+from crossrec.models.two_tower import TwoTower
+from crossrec.train.data import DomainData
+
+
+def resolve_device(option: str) -> str:
+    if option == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("run.device = 'cuda' but no CUDA device is available")
+    if option == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return option
+
+
+def seed_everything(seed: int, threads: int | None) -> None:
+    torch.manual_seed(seed)
+    if threads:
+        torch.set_num_threads(threads)
+
+
+class StageTrainer:
+    """Base of the pretrain / adapt / finetune trainers (each adds ``train_epoch``)."""
+
+    stage = "stage"
+
+    def __init__(self, model: TwoTower, data: DomainData, train: TrainConfig,
+                 model_cfg: ModelConfig, run: RunOptions, params: Iterable[torch.nn.Parameter]):
+        self.device = resolve_device(run.device)
+        self.model = model.to(self.device)
+        self.data, self.cfg, self.model_cfg, self.run = data, train, model_cfg, run
+        self.optimizer = torch.optim.Adam(list(params), lr=train.lr,
+                                          weight_decay=train.weight_decay)
+        self.rng = np.random.default_rng(run.seed)
+
+    def autocast(self):
+        if self.device == "cuda":
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def minibatches(self, n: int, epoch: int, epochs: int) -> Iterator[np.ndarray]:
+        order = self.rng.permutation(n)
+        batches = [order[i:i + self.cfg.batch_size] for i in range(0, n, self.cfg.batch_size)]
+        with Progress(TextColumn(f"{self.stage} epoch {epoch + 1}/{epochs}"), BarColumn(),
+                      TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(),
+                      transient=True,
+                      disable=not (self.run.progress and sys.stderr.isatty())) as bar:
+            task = bar.add_task(self.stage, total=len(batches))
+            for b in batches:
+                yield b
+                bar.advance(task)
+
+    def rec_loss(self, user_vectors: torch.Tensor, domain: str, items: np.ndarray) -> torch.Tensor:
+        """Full softmax over the domain's catalogue (catalogues here are small enough)."""
+        start, _ = self.model.domain_range(domain)
+        target = torch.from_numpy(items - start).to(self.device)
+        return F.cross_entropy(self.model.logits(user_vectors, domain).float(), target)
+
+    def step(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()

@@ -1,0 +1,66 @@
+"""Model versions on disk: ``models/<version>/`` with safetensors weights, the config that
+rebuilds the module, the item vocabulary, metrics, and where the model came from.
+
+Versions are content-addressed (run date + hash of weights and config), written to a staging
+folder and renamed into place, and never modified afterwards. Loading never unpickles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from safetensors.torch import load_file, save_file
+
+from crossrec.models.two_tower import TwoTower, TwoTowerConfig
+from crossrec.train.data import Vocabulary
+
+WEIGHTS, CONFIG, VOCAB, METRICS, LINEAGE = (
+    "model.safetensors", "config.json", "items.parquet", "metrics.json", "lineage.json"
+)
+
+
+def _state(model: TwoTower) -> dict:
+    return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+
+
+def save_model(root: Path, model: TwoTower, vocab: Vocabulary, run_date: date,
+               metrics: dict[str, Any], lineage: dict[str, Any]) -> Path:
+    """Write a new immutable version under ``root``; returns its folder."""
+    root.mkdir(parents=True, exist_ok=True)
+    staging = root / f".staging-{uuid.uuid4().hex}"
+    staging.mkdir()
+    try:
+        save_file(_state(model), staging / WEIGHTS)
+        config = model.config.model_dump_json(indent=2)
+        (staging / CONFIG).write_text(config)
+        vocab.to_frame().write_parquet(staging / VOCAB)
+        (staging / METRICS).write_text(json.dumps(metrics, indent=2, default=str))
+        (staging / LINEAGE).write_text(json.dumps(lineage, indent=2, default=str))
+        digest = hashlib.sha256((staging / WEIGHTS).read_bytes() + config.encode()).hexdigest()
+        version = f"{run_date:%Y%m%d}-{digest[:12]}"
+        final = root / version
+        if final.exists():  # identical weights and config: the version already exists
+            shutil.rmtree(staging)
+        else:
+            os.replace(staging, final)
+        return final
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def load_model(folder: Path) -> tuple[TwoTower, Vocabulary]:
+    """Rebuild the module from its own config and load its weights (no pickle involved)."""
+    config = TwoTowerConfig.model_validate_json((folder / CONFIG).read_text())
+    model = TwoTower(config)
+    model.load_state_dict(load_file(folder / WEIGHTS))
+    vocab = Vocabulary.from_frame(pl.read_parquet(folder / VOCAB), config.domains)
+    return model, vocab

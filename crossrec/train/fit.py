@@ -1,0 +1,54 @@
+"""One generic fit loop for every stage: epochs, early stopping, best-epoch restore."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+class Trainer(Protocol):
+    model: torch.nn.Module
+
+    def train_epoch(self, epoch: int, epochs: int) -> dict[str, float]: ...
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_score: float = float("-inf")
+
+
+def fit(trainer: Trainer, epochs: int, validate: Callable[[], float] | None = None,
+        patience: int = 3, metric: str = "val_ndcg@10") -> FitResult:
+    """Train up to ``epochs``; with ``validate``, keep (and restore) the best epoch and stop
+    after ``patience`` epochs without improvement. Without it, the last epoch is kept."""
+    result = FitResult()
+    best_state = copy.deepcopy(trainer.model.state_dict())
+    waited = 0
+    for epoch in range(epochs):
+        logs = {"epoch": float(epoch + 1), **trainer.train_epoch(epoch, epochs)}
+        if validate is not None:
+            logs[metric] = score = float(validate())
+            if score > result.best_score:
+                result.best_score, result.best_epoch, waited = score, epoch + 1, 0
+                best_state = copy.deepcopy(trainer.model.state_dict())
+            else:
+                waited += 1
+        else:
+            result.best_epoch = epoch + 1
+            best_state = trainer.model.state_dict()
+        result.history.append(logs)
+        log.info("epoch %d/%d %s", epoch + 1, epochs,
+                 " ".join(f"{k}={v:.4f}" for k, v in logs.items() if k != "epoch"))
+        if validate is not None and waited >= patience:
+            break
+    trainer.model.load_state_dict(best_state)
+    return result

@@ -1,0 +1,81 @@
+"""Run one training stage end to end: load data, build or load the model, fit, save.
+
+Each stage reads the previous stage's checkpoint folder and writes its own, so the flow's tasks
+pass paths, not models. The final stage writes an immutable version under ``models/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from crossrec import __version__
+from crossrec.config import Settings
+from crossrec.evaluate.protocol import evaluate
+from crossrec.models.two_tower import TwoTower, TwoTowerConfig
+from crossrec.score.recommender import ModelRecommender
+from crossrec.train.adapt import AdaptTrainer
+from crossrec.train.base import resolve_device, seed_everything
+from crossrec.train.checkpoint import load_model, save_model
+from crossrec.train.data import DomainData, load_domain_data
+from crossrec.train.finetune import FinetuneTrainer
+from crossrec.train.fit import fit
+from crossrec.train.pretrain import PretrainTrainer
+
+Stage = Literal["pretrain", "adapt", "finetune"]
+TRAINERS = {"pretrain": PretrainTrainer, "adapt": AdaptTrainer, "finetune": FinetuneTrainer}
+
+
+@dataclass(frozen=True)
+class MartPaths:
+    interactions: Path
+    eval_split: Path
+
+    def load(self, settings: Settings) -> DomainData:
+        return load_domain_data(self.interactions, self.eval_split,
+                                settings.domains.source, settings.domains.target)
+
+
+def new_model(settings: Settings, data: DomainData) -> TwoTower:
+    cfg = TwoTowerConfig(n_items=data.vocab.n_items, domains=data.vocab.domains,
+                         domain_ranges=data.vocab.domain_ranges, dim=settings.model.dim,
+                         pooling=settings.model.pooling)
+    return TwoTower(cfg)
+
+
+def cold_val_ndcg(model: TwoTower, data: DomainData, settings: Settings, device: str) -> float:
+    rec = ModelRecommender(model, data, settings.model.max_history, device=device)
+    return evaluate(rec, "cold_val")["ndcg@10"]
+
+
+def run_stage(stage: Stage, settings: Settings, marts: MartPaths, run_date: date,
+              init: Path | None, out_root: Path) -> Path:
+    """Train ``stage`` starting from ``init`` (a checkpoint folder, or None for a fresh model)."""
+    seed_everything(settings.run.seed, settings.run.threads)
+    data = marts.load(settings)
+    if init is None:
+        model = new_model(settings, data)
+    else:
+        model, vocab = load_model(init)
+        if list(vocab.item_ids) != list(data.vocab.item_ids):
+            raise RuntimeError(f"{init}: item vocabulary differs from this run's marts")
+    device = resolve_device(settings.run.device)
+    epochs = getattr(settings.train, f"{stage}_epochs")
+    trainer = TRAINERS[stage](model, data, settings.train, settings.model, settings.run)
+    # pretraining has no target signal yet, so it runs its fixed epochs without early stopping
+    validate = None if stage == "pretrain" else (
+        lambda: cold_val_ndcg(trainer.model, data, settings, device))
+    result = fit(trainer, epochs, validate, settings.train.patience)
+    model = trainer.model.to("cpu")
+    metrics = {"stage": stage, "best_epoch": result.best_epoch,
+               "best_val_ndcg@10": result.best_score if validate else None,
+               "history": result.history}
+    lineage = {"run_date": run_date, "stage": stage, "init": init,
+               "marts": [marts.interactions, marts.eval_split],
+               "split_seed": settings.split.seed, "code_version": __version__,
+               "torch": torch.__version__, "device": device}
+    return save_model(out_root, model, data.vocab, run_date, metrics, lineage)

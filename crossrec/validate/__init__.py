@@ -1,0 +1,1 @@
+"""The validation gate: Great Expectations suites built from the ``sql/*.yml`` contracts."""

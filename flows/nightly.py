@@ -1,0 +1,113 @@
+"""The nightly flow: collect -> features -> validate -> pretrain -> adapt -> finetune ->
+evaluate -> score -> publish. Each task calls library code and passes paths onward."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from crossrec.collect.collector import check_sources, collect
+from crossrec.config import Settings, load_settings
+from crossrec.evaluate.report import default_methods, evaluate_methods, write_report
+from crossrec.features.build import FeatureBuild, build_features
+from crossrec.score.publish import (
+    check_staging,
+    lake_partition,
+    recommendation_table,
+    swap_into_place,
+    write_staging,
+)
+from crossrec.score.recommender import ModelRecommender
+from crossrec.train.checkpoint import load_model
+from crossrec.train.stages import MartPaths, run_stage
+from crossrec.validate.gate import validate_warehouse
+
+# Everything here writes state, so Prefect's input caching must never skip a task.
+stage = dict(cache_policy=NO_CACHE)
+
+
+@task(name="collect", retries=2, retry_delay_seconds=10, **stage)
+def collect_task(settings: Settings, run_date: date) -> dict:
+    summary = collect(settings, run_date)
+    get_run_logger().info("landed %s", summary)
+    return summary
+
+
+@task(name="features", **stage)
+def features_task(settings: Settings, run_date: date) -> FeatureBuild:
+    build = build_features(settings, run_date)
+    get_run_logger().info("built %s", build.row_counts)
+    return build
+
+
+@task(name="validate", **stage)
+def validate_task(settings: Settings, run_date: date) -> Path:
+    return validate_warehouse(settings, run_date)
+
+
+@task(name="train", task_run_name="{stage_name}", **stage)
+def train_task(stage_name: str, settings: Settings, marts: MartPaths, run_date: date,
+               init: Path | None, out_root: Path) -> Path:
+    path = run_stage(stage_name, settings, marts, run_date, init, out_root)
+    get_run_logger().info("%s checkpoint: %s", stage_name, path)
+    return path
+
+
+@task(name="evaluate", **stage)
+def evaluate_task(settings: Settings, marts: MartPaths, model_dir: Path, run_date: date) -> Path:
+    model, _ = load_model(model_dir)
+    rows = evaluate_methods(default_methods(model, marts.load(settings),
+                                            settings.model.max_history))
+    out = write_report(rows, settings.data_dir / "reports" / run_date.isoformat(), run_date,
+                       model_dir.name)
+    create_table_artifact(key="crossrec-metrics", table=rows,
+                          description=f"Held-out metrics for run {run_date}")
+    create_markdown_artifact(key="crossrec-report", markdown=(out.parent / "report.md").read_text())
+    return out
+
+
+@task(name="score", **stage)
+def score_task(settings: Settings, marts: MartPaths, model_dir: Path) -> Path:
+    model, _ = load_model(model_dir)
+    rec = ModelRecommender(model, marts.load(settings), settings.model.max_history, which="all")
+    table = recommendation_table(rec, settings.score.top_n, model_dir.name)
+    return write_staging(table, settings.data_dir)
+
+
+@task(name="publish", **stage)
+def publish_task(settings: Settings, marts: MartPaths, staging: Path, run_date: date) -> Path:
+    data = marts.load(settings)
+    tgt = data.target
+    seen = {data.users[u]: set(data.vocab.item_ids[h]) for u, h in
+            enumerate(data.all_hist[tgt]) if len(h)}
+    rows = check_staging(staging, seen, settings.score.top_n)
+    final = swap_into_place(staging, lake_partition(settings.data_dir, run_date, tgt))
+    get_run_logger().info("published %d rows to %s", rows, final)
+    return final
+
+
+@flow(name="nightly", flow_run_name="nightly-{run_date}")
+def nightly(run_date: date, config_path: str | None = None, data_dir: str | None = None,
+            settings: Settings | None = None) -> dict[str, str]:
+    """Run every stage for ``run_date``; returns where the outputs are."""
+    if settings is None:
+        settings = load_settings(Path(config_path) if config_path else None, data_dir=data_dir)
+    check_sources(settings)
+    collect_task(settings, run_date)
+    build = features_task(settings, run_date)
+    validation = validate_task(settings, run_date)
+    marts = MartPaths(build.exports["mart_interactions"], build.exports["mart_eval_split"])
+    work = settings.data_dir / "work" / f"run_date={run_date.isoformat()}"
+    pre = train_task("pretrain", settings, marts, run_date, None, work / "pretrain")
+    ada = train_task("adapt", settings, marts, run_date, pre, work / "adapt")
+    model_dir = train_task("finetune", settings, marts, run_date, ada, settings.data_dir / "models")
+    metrics = evaluate_task(settings, marts, model_dir, run_date)
+    staging = score_task(settings, marts, model_dir)
+    final = publish_task(settings, marts, staging, run_date)
+    return {"recommendations": str(final), "metrics": str(metrics),
+            "report": str(metrics.parent / "report.md"), "validation": str(validation),
+            "warehouse": str(build.warehouse), "model": str(model_dir)}

@@ -1,0 +1,45 @@
+"""Bad input at the command line: one line that says what and where, non-zero, nothing written."""
+
+from typer.testing import CliRunner
+
+from crossrec.cli import app
+
+runner = CliRunner()
+
+
+def invoke(tmp_path, *args):
+    data = tmp_path / "data"
+    result = runner.invoke(app, ["run", "--data-dir", str(data), *args])
+    return result, data
+
+
+def test_bad_date_format(tmp_path):
+    result, data = invoke(tmp_path, "--date", "22/11/2026")
+    assert result.exit_code == 2
+    assert "--date '22/11/2026' is not a valid date (expected YYYY-MM-DD)" in result.output
+    assert not data.exists()
+
+
+def test_impossible_date(tmp_path):
+    result, data = invoke(tmp_path, "--date", "2026-02-30")
+    assert result.exit_code == 2 and "not a valid date" in result.output
+    assert not data.exists()
+
+
+def test_config_typo(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[modle]\ndim = 8\n")
+    result, data = invoke(tmp_path, "--config", str(cfg))
+    assert result.exit_code == 2
+    assert "unknown key 'modle'" in result.output and "c.toml" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not data.exists()
+
+
+def test_missing_data_folder(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[sources]]\nkind = "disencdr"\npath = "nowhere"\n')
+    result, data = invoke(tmp_path, "--config", str(cfg))
+    assert result.exit_code == 2
+    assert "data folder not found" in result.output and "nowhere" in result.output
+    assert not data.exists()
