@@ -59,24 +59,29 @@ def run_variables(settings: Settings, run_date: date) -> dict[str, object]:
     }
 
 
+def quote_ident(name: str) -> str:
+    """A table or variable name for SQL text. Identifiers cannot be bound parameters, so only
+    names from this codebase (checked against a strict pattern) ever reach SQL this way."""
+    if not _IDENT.match(name):
+        raise ValueError(f"invalid SQL identifier {name!r}")
+    return f'"{name}"'
+
+
 def set_variables(con: duckdb.DuckDBPyConnection, variables: dict[str, object]) -> None:
     for name, value in variables.items():
-        if not _IDENT.match(name):
-            raise ValueError(f"invalid variable name {name!r}")
-        con.execute(f"SET VARIABLE {name} = ?", [value])
+        statement = f"SET VARIABLE {quote_ident(name)} = ?"
+        con.execute(statement, [value])  # the value is bound, never formatted
 
 
 def run_model(con: duckdb.DuckDBPyConnection, sql_file: Path) -> int:
     """Materialise one model as a table named after its file; returns its row count."""
-    name = sql_file.stem
-    if not _IDENT.match(name):
-        raise ValueError(f"invalid model name {name!r} ({sql_file})")
-    body = sql_file.read_text()
+    table = quote_ident(sql_file.stem)
+    statement = f"CREATE OR REPLACE TABLE {table} AS\n{sql_file.read_text()}"
     try:
-        con.execute(f"CREATE OR REPLACE TABLE {name} AS\n{body}")
+        con.execute(statement)
     except duckdb.Error as exc:
         raise RuntimeError(f"SQL model {sql_file} failed: {exc}") from exc
-    return con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
+    return con.sql("SELECT count(*) FROM " + table).fetchall()[0][0]
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,6 @@ def build_features(settings: Settings, run_date: date) -> FeatureBuild:
             counts[f.stem] = run_model(con, f)
         for name, contract in contracts.items():
             if contract.export:
-                table = con.sql(f"SELECT * FROM {name}").to_arrow_table()
+                table = con.sql("SELECT * FROM " + quote_ident(name)).to_arrow_table()
                 exports[name] = write_parquet_atomic(table, export_dir / f"{name}.parquet")
     return FeatureBuild(warehouse=warehouse, exports=exports, row_counts=counts)

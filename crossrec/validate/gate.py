@@ -20,7 +20,13 @@ import pandas as pd
 
 from crossrec.config import Settings
 from crossrec.errors import ValidationFailed
-from crossrec.features.build import MODELS, run_variables, sql_dir, warehouse_path
+from crossrec.features.build import (
+    MODELS,
+    quote_ident,
+    run_variables,
+    sql_dir,
+    warehouse_path,
+)
 from crossrec.features.contracts import load_contract
 from crossrec.validate.suites import build_suite, leak_suite
 
@@ -101,7 +107,7 @@ def validate_warehouse(settings: Settings, run_date: date) -> Path:
     with duckdb.connect(str(warehouse_path(settings)), read_only=True) as con:
         for model in MODELS:
             contract = load_contract(sql_dir(settings) / f"{model}.sql")
-            frame = con.sql(f"SELECT * FROM {contract.model}").df()
+            frame = con.sql("SELECT * FROM " + quote_ident(contract.model)).df()
             results.append(run_suite(context, build_suite(contract, variables), frame))
         con.execute("SET VARIABLE target_domain = ?", [settings.domains.target])
         results.append(run_suite(context, leak_suite(), con.sql(LEAK_SQL).df()))
