@@ -24,6 +24,7 @@ from crossrec.features.build import (
     MODELS,
     quote_ident,
     run_variables,
+    set_variables,
     sql_dir,
     warehouse_path,
 )
@@ -109,7 +110,7 @@ def validate_warehouse(settings: Settings, run_date: date) -> Path:
             contract = load_contract(sql_dir(settings) / f"{model}.sql")
             frame = con.sql("SELECT * FROM " + quote_ident(contract.model)).df()
             results.append(run_suite(context, build_suite(contract, variables), frame))
-        con.execute("SET VARIABLE target_domain = ?", [settings.domains.target])
+        set_variables(con, variables)
         results.append(run_suite(context, leak_suite(), con.sql(LEAK_SQL).df()))
     report = settings.data_dir / "reports" / run_date.isoformat() / "validation.json"
     report.parent.mkdir(parents=True, exist_ok=True)
