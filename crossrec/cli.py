@@ -67,7 +67,7 @@ def run(
         _fail(exc, 1)
     typer.echo("")
     typer.echo(f"crossrec run {day} finished:")
-    for name in ("recommendations", "report", "metrics", "warehouse", "model"):
+    for name in ("landing", "recommendations", "report", "metrics", "warehouse", "model"):
         typer.echo(f"  {name:<16} {outputs[name]}")
 
 

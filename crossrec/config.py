@@ -8,25 +8,25 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from crossrec.collect.sources import (
+    DOMAIN_PATTERN,
+    CollectConfig,
+    SourceConfig,
+    SyntheticSource,
+    is_url,
+)
 from crossrec.errors import ConfigError
-
-_DOMAIN_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
-
-
-class StrictModel(BaseModel):
-    """Base for every config block: unknown keys rejected, values immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from crossrec.strict import StrictModel
 
 
 class DomainsConfig(StrictModel):
-    source: str = Field("sport", pattern=_DOMAIN_PATTERN)
+    source: str = Field("sport", pattern=DOMAIN_PATTERN)
     """Domain users already bought in; its history drives cold-start recommendations."""
-    target: str = Field("cloth", pattern=_DOMAIN_PATTERN)
+    target: str = Field("cloth", pattern=DOMAIN_PATTERN)
     """Domain we recommend into."""
 
     @model_validator(mode="after")
@@ -34,40 +34,6 @@ class DomainsConfig(StrictModel):
         if self.source == self.target:
             raise ValueError("source and target must differ")
         return self
-
-
-class SyntheticSource(StrictModel):
-    kind: Literal["synthetic"] = "synthetic"
-    n_users: int = Field(1500, ge=20)
-    """Size knob: number of users in the synthetic world (interactions scale linearly)."""
-    n_items: int = Field(400, ge=20)
-    """Items per domain."""
-    latent_dim: int = Field(8, ge=1)
-    """Dimension of the users' shared latent taste."""
-    domain_shift: float = Field(0.3, ge=0.0)
-    """Std of the per-domain perturbation of a user's taste (0 = identical tastes)."""
-    mean_interactions: float = Field(12.0, gt=1.0)
-    """Mean interactions per user and domain."""
-    taste_strength: float = Field(2.5, ge=0.0)
-    """How much a user's taste (vs item popularity) decides what they pick."""
-    zipf_exponent: float = Field(1.0, ge=0.0)
-    """Item popularity follows rank**-exponent."""
-    overlap: float = Field(0.7, ge=0.0, le=1.0)
-    """Share of users active in both domains; the rest is split between source-only and
-    target-only."""
-    days: int = Field(30, ge=1)
-    """Timestamps are spread over this many days before the ingest date."""
-    seed: int = 7
-    """Seed of the world; the same seed gives the same interactions."""
-
-
-class DisenCDRSource(StrictModel):
-    kind: Literal["disencdr"] = "disencdr"
-    path: Path
-    """Folder holding ``<source>_<target>/`` and ``<target>_<source>/`` (DisenCDR layout)."""
-
-
-SourceConfig = Annotated[SyntheticSource | DisenCDRSource, Field(discriminator="kind")]
 
 
 class SplitConfig(StrictModel):
@@ -145,6 +111,7 @@ class Settings(StrictModel):
     domains: DomainsConfig = DomainsConfig()
     sources: list[SourceConfig] = Field(default_factory=lambda: [SyntheticSource()])
     """Inputs collected into the landing zone, one block per input."""
+    collect: CollectConfig = CollectConfig()
     split: SplitConfig = SplitConfig()
     validation: ValidationConfig = ValidationConfig()
     model: ModelConfig = ModelConfig()
@@ -192,8 +159,12 @@ def load_settings(path: Path | None = None, **overrides) -> Settings:
         if "data_dir" in raw:
             raw["data_dir"] = str(base / raw["data_dir"])
         for src in raw.get("sources", []):
-            if isinstance(src, dict) and "path" in src:
-                src["path"] = str(base / src["path"])
+            for key in ("path", "meta_path"):
+                if isinstance(src, dict) and isinstance(src.get(key), str) and not is_url(src[key]):
+                    src[key] = str(base / src[key])
+        collect = raw.get("collect")
+        if isinstance(collect, dict) and isinstance(collect.get("cache_dir"), str):
+            collect["cache_dir"] = str(base / collect["cache_dir"])
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return Settings.model_validate(raw)

@@ -23,11 +23,53 @@ QUARANTINE = pa.schema(
         pa.field("file", pa.string(), nullable=False),
         pa.field("line", pa.int64(), nullable=False),
         pa.field("column", pa.string()),
-        pa.field("reason", pa.string(), nullable=False),
-        pa.field("raw", pa.string()),
+        pa.field("reason", pa.string(), nullable=False),  # a short category, counted in summaries
+        pa.field("detail", pa.string()),  # the specific problem, e.g. the offending value
+        pa.field("raw", pa.string()),  # the row as read (truncated to 500 characters)
     ]
 )
-"""Rows a collector could not parse, with where and why."""
+"""Rows a collector could not parse, with where (``line``: 1-based line or row) and why."""
+
+STAGED = pa.schema(
+    [*INTERACTIONS, pa.field("file", pa.string(), nullable=False),
+     pa.field("line", pa.int64(), nullable=False)]
+)
+"""Interactions as a reader yields them: with the file and line they came from, so the
+de-duplication pass can quarantine a repeated row by where it was."""
+
+ITEMS = pa.schema(
+    [
+        pa.field("item_id", pa.string(), nullable=False),  # "<domain>:<id>", as in INTERACTIONS
+        pa.field("domain", pa.string(), nullable=False),
+        pa.field("title", pa.string()),
+        pa.field("categories", pa.list_(pa.string())),  # category path, broadest first
+        pa.field("price", pa.float32()),
+        pa.field("brand", pa.string()),
+        pa.field("source", pa.string(), nullable=False),
+    ]
+)
+"""Item attributes (landing ``items/``); every attribute is optional."""
+
+ITEMS_STAGED = pa.schema(
+    [*ITEMS, pa.field("file", pa.string(), nullable=False),
+     pa.field("line", pa.int64(), nullable=False)]
+)
+
+CLICKS = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("event_ts", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("user_id", pa.string(), nullable=False),
+        pa.field("item_id", pa.string(), nullable=False),
+        pa.field("event_type", pa.string(), nullable=False),  # impression | click | purchase
+        pa.field("rec_run_date", pa.date32(), nullable=False),
+        pa.field("rank", pa.int16(), nullable=False),
+        pa.field("model_version", pa.string(), nullable=False),
+    ]
+)
+"""Click-log events about served recommendations; ``event_date`` is the lake partition."""
+
+EVENT_TYPES = ("impression", "click", "purchase")
 
 RECOMMENDATIONS = pa.schema(
     [

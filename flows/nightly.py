@@ -10,7 +10,9 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from crossrec.collect.collector import check_sources, collect
+from crossrec.collect.collector import cache_dir, check_sources, collect, remote_inputs
+from crossrec.collect.download import DownloadError, fetch
+from crossrec.collect.summary import collect_table
 from crossrec.config import Settings, load_settings
 from crossrec.evaluate.report import default_methods, evaluate_methods, write_report
 from crossrec.features.build import FeatureBuild, build_features
@@ -18,10 +20,10 @@ from crossrec.score.publish import (
     check_staging,
     lake_partition,
     recommendation_table,
-    swap_into_place,
     write_staging,
 )
 from crossrec.score.recommender import ModelRecommender
+from crossrec.storage import swap_into_place
 from crossrec.train.checkpoint import load_model
 from crossrec.train.stages import MartPaths, run_stage
 from crossrec.validate.gate import validate_warehouse
@@ -30,11 +32,41 @@ from crossrec.validate.gate import validate_warehouse
 stage = dict(cache_policy=NO_CACHE)
 
 
-@task(name="collect", retries=2, retry_delay_seconds=10, **stage)
+def _transient(task, task_run, state) -> bool:
+    """Retry a download only when retrying can help (not a 404 or a checksum mismatch)."""
+    try:
+        state.result()
+    except DownloadError as exc:
+        return not exc.permanent
+    except Exception:  # noqa: BLE001 - anything else: let the retry policy decide
+        return True
+    return True
+
+
+@task(name="download", task_run_name="download-{url}", retry_condition_fn=_transient, **stage)
+def download_task(settings: Settings, url: str, sha256: str | None) -> Path:
+    return fetch(url, cache_dir(settings), sha256, settings.collect.download_timeout_s)
+
+
+@task(name="collect", **stage)
 def collect_task(settings: Settings, run_date: date) -> dict:
     summary = collect(settings, run_date)
-    get_run_logger().info("landed %s", summary)
+    t = summary["totals"]
+    get_run_logger().info("landed %s of %s rows read (%s quarantined, %s filtered) -> %s",
+                          t.get("landed", 0), t.get("read", 0), t.get("quarantined", 0),
+                          t.get("filtered", 0), summary["partition"])
+    create_table_artifact(key="crossrec-collect", table=collect_table(summary),
+                          description=f"Collection of {run_date}: rows per input file")
     return summary
+
+
+def download_all(settings: Settings) -> list[Path]:
+    """Fetch every remote input first, each a task with retries and exponential back-off."""
+    c = settings.collect
+    delays = [c.retry_delay_s * 2**i for i in range(c.download_retries)]
+    fetcher = download_task.with_options(retries=c.download_retries,
+                                         retry_delay_seconds=delays or 0)
+    return [fetcher(settings, url, sha) for url, sha in remote_inputs(settings)]
 
 
 @task(name="features", **stage)
@@ -97,7 +129,8 @@ def nightly(run_date: date, config_path: str | None = None, data_dir: str | None
     if settings is None:
         settings = load_settings(Path(config_path) if config_path else None, data_dir=data_dir)
     check_sources(settings)
-    collect_task(settings, run_date)
+    download_all(settings)
+    collected = collect_task(settings, run_date)
     build = features_task(settings, run_date)
     validation = validate_task(settings, run_date)
     marts = MartPaths(build.exports["mart_interactions"], build.exports["mart_eval_split"])
@@ -108,6 +141,7 @@ def nightly(run_date: date, config_path: str | None = None, data_dir: str | None
     metrics = evaluate_task(settings, marts, model_dir, run_date)
     staging = score_task(settings, marts, model_dir)
     final = publish_task(settings, marts, staging, run_date)
-    return {"recommendations": str(final), "metrics": str(metrics),
+    return {"landing": collected["partition"],
+            "recommendations": str(final), "metrics": str(metrics),
             "report": str(metrics.parent / "report.md"), "validation": str(validation),
             "warehouse": str(build.warehouse), "model": str(model_dir)}

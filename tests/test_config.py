@@ -42,7 +42,22 @@ def test_relative_paths_resolve_against_config_file(tmp_path):
     path = write(tmp_path, 'data_dir = "out"\n[[sources]]\nkind = "disencdr"\npath = "pairs"\n')
     s = load_settings(path)
     assert s.data_dir == tmp_path / "out"
-    assert s.sources[0].path == tmp_path / "pairs"
+    assert s.sources[0].path == str(tmp_path / "pairs")
+
+
+def test_urls_and_meta_paths_in_sources(tmp_path):
+    path = write(tmp_path, '[[sources]]\nkind = "amazon"\npath = "https://h/r.json.gz"\n'
+                           'meta_path = "meta.json"\n[collect]\ncache_dir = "cache"\n')
+    s = load_settings(path)
+    assert s.sources[0].path == "https://h/r.json.gz"  # a URL is never made a local path
+    assert s.sources[0].meta_path == str(tmp_path / "meta.json")
+    assert s.collect.cache_dir == tmp_path / "cache"
+
+
+def test_bad_checksum_format_names_the_key(tmp_path):
+    with pytest.raises(ConfigError, match="sources.0.csv.sha256"):
+        load_settings(write(tmp_path, '[[sources]]\nkind = "csv"\npath = "a.csv"\n'
+                                      'domain = "book"\nsha256 = "abc"\n'))
 
 
 def test_unknown_source_kind_rejected(tmp_path):

@@ -1,37 +1,242 @@
-"""Dispatch each configured source to its reader and land the result."""
+"""Collect every configured source into one ingest date's landing partition.
+
+Each source is read as a stream of batches by its format's reader, staged, de-duplicated and
+counted. The partition is swapped into place only when every file is within its bad-row
+budget (``max_bad_ratio``); otherwise the previous partition stays, the quarantine is kept for
+inspection, and the error names each failing file and why. A summary (rows read, landed,
+quarantined by reason, filtered, per domain) is written to ``reports/<date>/collect.json``.
+"""
 
 from __future__ import annotations
 
+import json
+from collections import Counter
+from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 
-from crossrec.collect import disencdr, synthetic
-from crossrec.collect.landing import land
-from crossrec.config import DisenCDRSource, Settings, SyntheticSource
+import pyarrow as pa
+
+from crossrec.collect import amazon, disencdr, generic
+from crossrec.collect.download import DownloadError, fetch
+from crossrec.collect.landing import Landed, LandingBatch
+from crossrec.collect.rows import FileTally, QuarantineLog, RowLog
+from crossrec.collect.sources import (
+    AmazonSource,
+    CsvSource,
+    DisenCDRSource,
+    JsonlSource,
+    ParquetSource,
+    SourceConfig,
+    SyntheticSource,
+    is_url,
+)
+from crossrec.collect.synthetic import SyntheticWorld
+from crossrec.config import Settings
 from crossrec.errors import InputDataError
-from crossrec.schemas import QUARANTINE
+from crossrec.schemas import ITEMS_STAGED
+from crossrec.storage import write_text_atomic
+
+
+def source_name(index: int, src: SourceConfig) -> str:
+    return f"{src.kind}-{index}"
+
+
+def cache_dir(settings: Settings) -> Path:
+    return settings.collect.cache_dir or settings.data_dir / "cache" / "downloads"
+
+
+def remote_inputs(settings: Settings) -> list[tuple[str, str | None]]:
+    """Every ``(url, sha256)`` the sources need downloaded (DisenCDR pair files included)."""
+    out: list[tuple[str, str | None]] = []
+    src_d, tgt_d = settings.domains.source, settings.domains.target
+    for src in settings.sources:
+        match src:
+            case DisenCDRSource() if is_url(src.path):
+                out += [(u, None) for u in _pair_urls(src.path, src_d, tgt_d, "train.txt")]
+            case AmazonSource():
+                out += [(p, s) for p, s in ((src.path, src.sha256),
+                                            (src.meta_path, src.meta_sha256)) if p and is_url(p)]
+            case CsvSource() | JsonlSource() | ParquetSource() if is_url(src.path):
+                out.append((src.path, src.sha256))
+    return out
 
 
 def check_sources(settings: Settings) -> None:
-    """Fail before anything is written when an input is missing."""
-    for src in settings.sources:
-        if isinstance(src, DisenCDRSource) and not src.path.is_dir():
-            raise InputDataError(f"data folder not found: {src.path} (sources.path)")
-
-
-def collect(settings: Settings, ingest_date: date) -> dict[str, dict[str, int]]:
-    """Land every source for ``ingest_date``; returns landed/quarantined counts per source."""
-    src_name, tgt_name = settings.domains.source, settings.domains.target
-    summary = {}
+    """Fail before anything is written when a local input is missing."""
     for i, src in enumerate(settings.sources):
-        name = f"{src.kind}-{i}"
-        match src:
-            case SyntheticSource():
-                rows = synthetic.generate_interactions(src, src_name, tgt_name, ingest_date)
-                bad = QUARANTINE.empty_table()
-            case DisenCDRSource():
-                rows, bad = disencdr.read_pair(src.path, src_name, tgt_name, ingest_date)
-            case _:  # pragma: no cover - the config union is closed
-                raise TypeError(f"unsupported source {src!r}")
-        summary[name] = land(settings.data_dir, ingest_date, name, rows, bad)
+        paths = [getattr(src, "path", None), getattr(src, "meta_path", None)]
+        for p in paths:
+            if p is None or is_url(p):
+                continue
+            path = Path(p)
+            want_dir = isinstance(src, DisenCDRSource)
+            if not (path.is_dir() if want_dir else path.is_file()):
+                what = "data folder" if want_dir else "input file"
+                raise InputDataError(f"{what} not found: {path} (sources[{i}] {src.kind})")
+
+
+def _pair_urls(base: str, source: str, target: str, file: str) -> list[str]:
+    base = base.rstrip("/")
+    return [f"{base}/{a}_{b}/{file}" for a, b in ((source, target), (target, source))]
+
+
+def _local(settings: Settings, path: str, sha256: str | None) -> Path:
+    if is_url(path):
+        return fetch(path, cache_dir(settings), sha256, settings.collect.download_timeout_s)
+    return Path(path)
+
+
+def _disencdr_files(settings: Settings, src: DisenCDRSource) -> dict[str, list[Path]]:
+    source, target = settings.domains.source, settings.domains.target
+    if not is_url(src.path):
+        return disencdr.pair_files(Path(src.path), source, target)
+    files: dict[str, list[Path]] = {}
+    for domain, other in ((source, target), (target, source)):
+        base = f"{src.path.rstrip('/')}/{domain}_{other}"
+        files[domain] = [_local(settings, f"{base}/train.txt", None)]
+        try:
+            files[domain].append(_local(settings, f"{base}/test_original.txt", None))
+        except DownloadError as exc:
+            if not exc.permanent:
+                raise  # test_original.txt is optional; a flaky server is not "absent"
+    return files
+
+
+def _with_origin(table: pa.Table, file: str) -> Iterator[pa.RecordBatch]:
+    """Item rows of a generator, with the ``file``/``line`` columns staging expects."""
+    n = table.num_rows
+    table = table.append_column("file", pa.array([file] * n, pa.string()))
+    table = table.append_column("line", pa.array(range(1, n + 1), pa.int64()))
+    yield from table.cast(ITEMS_STAGED).to_batches()
+
+
+def _counted(batches: Iterator[pa.RecordBatch], log: RowLog, file: str) -> Iterator[pa.RecordBatch]:
+    """Tally rows of readers that build their batches without a ``Batcher``."""
+    tally = log.tally(file)
+    for batch in batches:
+        tally.yielded += batch.num_rows
+        yield batch
+
+
+def _read(settings: Settings, src: SourceConfig, ingest_date: date, log: RowLog,
+          batch: LandingBatch, name: str, quarantine: QuarantineLog) -> tuple[Landed, Landed]:
+    rows = settings.collect.rows_per_batch
+    items = Landed()
+    match src:
+        case SyntheticSource():
+            world = SyntheticWorld(src, settings.domains.source, settings.domains.target)
+            file = f"synthetic:seed={src.seed}"
+            inter = batch.write(name, "interactions",
+                                _counted(world.interactions(ingest_date, rows), log, file),
+                                quarantine)
+            items = batch.write(name, "items", _with_origin(world.items(), file), quarantine)
+        case DisenCDRSource():
+            files = _disencdr_files(settings, src)
+            inter = batch.write(name, "interactions",
+                                disencdr.read_pair(files, ingest_date, log, rows), quarantine)
+        case CsvSource() | JsonlSource() | ParquetSource():
+            inter = batch.write(name, "interactions", generic.read(
+                src, _local(settings, src.path, src.sha256), ingest_date, log, rows), quarantine)
+        case AmazonSource():
+            path = _local(settings, src.path, src.sha256)
+            domain = src.domain or amazon.domain_from_filename(path.name if not is_url(
+                src.path) else src.path.rsplit("/", 1)[-1])
+            inter = batch.write(name, "interactions", amazon.read_reviews(
+                src, path, domain, ingest_date, log, rows), quarantine)
+            if src.meta_path:
+                meta = _local(settings, src.meta_path, src.meta_sha256)
+                items = batch.write(name, "items",
+                                    amazon.read_metadata(meta, domain, log, rows), quarantine)
+        case _:  # pragma: no cover - the config union is closed
+            raise TypeError(f"unsupported source {src!r}")
+    return inter, items
+
+
+def _file_summary(t: FileTally, duplicates: int, reason: str) -> dict:
+    quarantined = Counter(t.quarantined)
+    if duplicates:
+        quarantined[reason] += duplicates
+    read = t.read
+    bad = sum(quarantined.values())
+    return {"read": read, "landed": t.yielded - duplicates, "quarantined": dict(quarantined),
+            "filtered": dict(t.filtered), "bad_ratio": round(bad / read, 6) if read else 0.0,
+            "example": t.example, "warnings": t.warnings}
+
+
+def _over_budget(file: str, info: dict, limit: float) -> str | None:
+    if info["bad_ratio"] <= limit:
+        return None
+    bad = sum(info["quarantined"].values())
+    reasons = ", ".join(f"{r} ({n})" for r, n in Counter(info["quarantined"]).most_common(3))
+    example = info["example"]
+    where = f"; first at line {example['line']}" if example else ""
+    if example and example.get("column"):
+        where += f", column {example['column']!r}"
+    if example and example.get("detail"):
+        where += f": {example['detail']}"
+    return (f"{file}: {bad} of {info['read']} rows quarantined ({info['bad_ratio']:.1%}), over "
+            f"max_bad_ratio {limit:.1%}; reasons: {reasons}{where}")
+
+
+def collect(settings: Settings, ingest_date: date) -> dict:
+    """Land every source for ``ingest_date`` (replacing that date's partition); returns the
+    summary. Raises ``InputDataError`` naming each failing file, after writing the summary."""
+    batch = LandingBatch(settings.data_dir, ingest_date, settings.collect.memory_limit)
+    sources: dict[str, dict] = {}
+    failures: list[str] = []
+    try:
+        for i, src in enumerate(settings.sources):
+            name = source_name(i, src)
+            quarantine = QuarantineLog(batch.quarantine_dir / f"{name}.parquet")
+            log = RowLog(quarantine)
+            inter = items = Landed()
+            try:
+                inter, items = _read(settings, src, ingest_date, log, batch, name, quarantine)
+            except InputDataError as exc:
+                failures.append(f"{name}: {exc}")
+            finally:
+                quarantine.close()
+            limit = src.max_bad_ratio if getattr(src, "max_bad_ratio", None) is not None \
+                else settings.collect.max_bad_ratio
+            files = {}
+            for file, tally in log.files.items():
+                dup_i, dup_m = inter.duplicates_by_file[file], items.duplicates_by_file[file]
+                reason = "duplicate item" if dup_m else "duplicate row"
+                files[file] = _file_summary(tally, dup_i + dup_m, reason)
+                if (problem := _over_budget(file, files[file], limit)) is not None:
+                    failures.append(f"{name}: {problem}")
+            sources[name] = {"kind": src.kind, "landed": inter.rows,
+                             "landed_by_domain": dict(inter.by_domain), "items": items.rows,
+                             "max_bad_ratio": limit, "files": files}
+        summary = _summarise(ingest_date, sources, failures)
+        if failures:
+            batch.abort(keep_quarantine=True)
+        else:
+            summary["partition"] = str(batch.commit())
+    except BaseException:
+        batch.abort(keep_quarantine=False)
+        raise
+    write_text_atomic(json.dumps(summary, indent=2) + "\n", summary_path(settings, ingest_date))
+    if failures:
+        raise InputDataError(f"collection for {ingest_date} failed; the previous landing "
+                             "partition is unchanged:\n  - " + "\n  - ".join(failures))
     return summary
 
+
+def summary_path(settings: Settings, ingest_date: date) -> Path:
+    return settings.data_dir / "reports" / ingest_date.isoformat() / "collect.json"
+
+
+def _summarise(ingest_date: date, sources: dict[str, dict], failures: list[str]) -> dict:
+    totals: Counter = Counter()
+    by_domain: Counter = Counter()
+    for s in sources.values():
+        by_domain.update(s["landed_by_domain"])
+        for f in s["files"].values():
+            totals["read"] += f["read"]
+            totals["landed"] += f["landed"]
+            totals["quarantined"] += sum(f["quarantined"].values())
+            totals["filtered"] += sum(f["filtered"].values())
+    return {"ingest_date": ingest_date.isoformat(), "ok": not failures, "failures": failures,
+            "totals": dict(totals), "landed_by_domain": dict(by_domain), "sources": sources}

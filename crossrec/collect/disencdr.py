@@ -6,64 +6,67 @@ domain. The files carry no timestamps: every row gets the ingest date's midnight
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
 
+from crossrec.collect.fields import midnight_us
+from crossrec.collect.rows import Batcher, RowLog
+from crossrec.collect.textlines import decoded_lines, expect_text
 from crossrec.errors import InputDataError
-from crossrec.schemas import INTERACTIONS, QUARANTINE, item_key
+from crossrec.schemas import item_key
 
 FILES = ("train.txt", "test_original.txt")
 
 
-def _parse(path: Path, domain: str, rows: dict, bad: dict) -> None:
-    with path.open("r", encoding="utf-8", errors="replace") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) == 1 and not parts[0].strip():
-                continue  # blank line, e.g. trailing newline
-            problem = None
-            if len(parts) < 2:
-                problem = ("item", f"expected >= 2 tab-separated fields, got {len(parts)}")
-            elif not parts[0].strip():
-                problem = ("user", "empty user id")
-            elif not parts[1].strip():
-                problem = ("item", "empty item id")
-            if problem:
-                bad["file"].append(str(path))
-                bad["line"].append(line_no)
-                bad["column"].append(problem[0])
-                bad["reason"].append(problem[1])
-                bad["raw"].append(line[:500])
-                continue
-            rows["user_id"].append(parts[0].strip())
-            rows["item_id"].append(item_key(domain, parts[1].strip()))
-            rows["domain"].append(domain)
-
-
-def read_pair(path: Path, source: str, target: str, ingest_date: date) -> tuple[pa.Table, pa.Table]:
-    """Interactions of both domains of a pair, plus quarantined lines."""
-    rows = {"user_id": [], "item_id": [], "domain": []}
-    bad = {k: [] for k in QUARANTINE.names}
+def pair_files(root: Path, source: str, target: str) -> dict[str, list[Path]]:
+    """The files of both domains of a local pair folder, by domain."""
+    out = {}
     for domain, other in ((source, target), (target, source)):
-        folder = path / f"{domain}_{other}"
+        folder = root / f"{domain}_{other}"
         if not folder.is_dir():
-            raise InputDataError(f"data folder not found: {folder} (from sources.path = {path})")
+            raise InputDataError(f"data folder not found: {folder} (from sources.path = {root})")
         present = [folder / f for f in FILES if (folder / f).is_file()]
         if not present:
             raise InputDataError(f"{folder}: none of {', '.join(FILES)} found")
-        for file in present:
-            _parse(file, domain, rows, bad)
-    n = len(rows["user_id"])
-    midnight = datetime(ingest_date.year, ingest_date.month, ingest_date.day, tzinfo=UTC)
-    table = pa.table(
-        {
-            **rows,
-            "event_ts": pa.array([midnight] * n, type=pa.timestamp("us", tz="UTC")),
-            "rating": pa.nulls(n, type=pa.float32()),
-            "source": ["disencdr"] * n,
-        },
-        schema=INTERACTIONS,
-    )
-    return table, pa.table(bad, schema=QUARANTINE)
+        out[domain] = present
+    return out
+
+
+def read_file(path: Path, domain: str, ingest_date: date, log: RowLog,
+              rows_per_batch: int) -> Iterator[pa.RecordBatch]:
+    """One domain file; a line without a user and an item is quarantined."""
+    batcher = Batcher(str(path), "disencdr", log, rows_per_batch)
+    return batcher.batches(_rows(path, domain, ingest_date, log))
+
+
+def _rows(path: Path, domain: str, ingest_date: date, log: RowLog) -> Iterator[dict]:
+    file = str(path)
+    if expect_text(path, "a DisenCDR text file") == "empty":
+        log.warn(file, "empty file")
+        return
+    ts = midnight_us(ingest_date)
+    for line, text in decoded_lines(path, "utf-8", log):
+        parts = text.split("\t")
+        user = parts[0].strip()
+        item = parts[1].strip() if len(parts) > 1 else ""
+        if len(parts) < 2:
+            log.bad(file, line, "item", "wrong field count",
+                    f"expected >= 2 tab-separated fields, got {len(parts)}", text)
+        elif not user:
+            log.bad(file, line, "user", "empty value", "empty user id", text)
+        elif not item:
+            log.bad(file, line, "item", "empty value", "empty item id", text)
+        else:
+            yield {"user_id": user, "item_id": item_key(domain, item), "domain": domain,
+                   "event_ts": ts, "rating": None, "line": line}
+
+
+def read_pair(files: dict[str, list[Path]], ingest_date: date, log: RowLog,
+              rows_per_batch: int) -> Iterator[pa.RecordBatch]:
+    """Interactions of both domains of a pair (``files`` from ``pair_files`` or a download)."""
+    for domain, paths in files.items():
+        for path in paths:
+            yield from read_file(path, domain, ingest_date, log, rows_per_batch)

@@ -1,49 +1,138 @@
-"""The landing zone: one hive partition per ingest date, one Parquet file per source."""
+"""The landing zone: one hive partition per ingest date, written whole or not at all.
+
+Layout of ``landing/ingest_date=YYYY-MM-DD/``: ``interactions/<source>.parquet`` and
+``items/<source>.parquet``. A collection run writes everything into a staging folder under
+``landing/.staging/`` (outside the dataset glob, so readers never see it), then swaps it into
+place: re-running a date replaces its partition, never duplicates it. Quarantined rows go to
+``quarantine/ingest_date=YYYY-MM-DD/<source>.parquet`` the same way.
+
+Exact duplicate rows within a source are removed here, by DuckDB (which spills to disk, so
+memory stays bounded whatever the input size), and quarantined with the line of the copy kept.
+"""
 
 from __future__ import annotations
 
-import os
-import re
+import shutil
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from crossrec.schemas import INTERACTIONS, QUARANTINE
+from crossrec.collect.rows import QuarantineLog
+from crossrec.schemas import INTERACTIONS, ITEMS, ITEMS_STAGED, STAGED
+from crossrec.sqlvars import set_variables
+from crossrec.storage import partition_dir, swap_into_place
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-
-
-def partition_dir(root: Path, key: str, value: date) -> Path:
-    """``root/key=YYYY-MM-DD``; the value is a real date, never free text."""
-    if not isinstance(value, date):
-        raise TypeError(f"partition value must be a date, got {value!r}")
-    return root / f"{key}={value.isoformat()}"
-
-
-def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
-    """Write next to the destination then rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
-    return path
+# (schema written, staged schema read, de-duplication key, quarantine reason) per table
+TABLES = {
+    "interactions": (INTERACTIONS, STAGED, "user_id, item_id, domain, event_ts, rating",
+                     "duplicate row"),
+    "items": (ITEMS, ITEMS_STAGED, "item_id", "duplicate item"),
+}
+ROW_GROUP = 256_000
 
 
-def land(
-    data_dir: Path, ingest_date: date, name: str, rows: pa.Table, quarantined: pa.Table
-) -> dict[str, int]:
-    """Write one source's rows (and its quarantine) for an ingest date; re-running replaces them."""
-    if not _NAME.match(name):
-        raise ValueError(f"invalid landing file name {name!r}")
-    write_parquet_atomic(
-        rows.cast(INTERACTIONS), partition_dir(data_dir / "landing", "ingest_date", ingest_date)
-        / f"{name}.parquet"
-    )
-    q_path = partition_dir(data_dir / "quarantine", "ingest_date", ingest_date) / f"{name}.parquet"
-    if quarantined.num_rows:
-        write_parquet_atomic(quarantined.cast(QUARANTINE), q_path)
-    elif q_path.exists():
-        q_path.unlink()  # a clean re-run must not keep a stale quarantine
-    return {"landed": rows.num_rows, "quarantined": quarantined.num_rows}
+@dataclass
+class Landed:
+    """What one source's table kept after de-duplication."""
+
+    rows: int = 0
+    by_domain: Counter = field(default_factory=Counter)
+    duplicates_by_file: Counter = field(default_factory=Counter)
+
+
+class LandingBatch:
+    """One ingest date's partition in the making: ``write`` each source, then ``commit``."""
+
+    def __init__(self, data_dir: Path, ingest_date: date, memory_limit: str = "2GB"):
+        self.final = partition_dir(data_dir / "landing", "ingest_date", ingest_date)
+        self.final_quarantine = partition_dir(data_dir / "quarantine", "ingest_date", ingest_date)
+        self.stage = data_dir / "landing" / ".staging" / f"{ingest_date}-{uuid.uuid4().hex[:12]}"
+        self.quarantine_dir = self.stage / "_quarantine"
+        self.memory_limit = memory_limit
+        self.stage.mkdir(parents=True)
+
+    def write(self, name: str, table: str, batches: Iterable[pa.RecordBatch],
+              quarantine: QuarantineLog) -> Landed:
+        """Stream a source's batches to staging, drop exact duplicates into the quarantine."""
+        schema, staged_schema, key, reason = TABLES[table]
+        raw = self.stage / "_raw" / f"{table}-{name}.parquet"
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        writer = None
+        try:
+            for batch in batches:
+                if writer is None:
+                    writer = pq.ParquetWriter(raw, staged_schema, compression="lz4")
+                writer.write_batch(batch)
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            return Landed()
+        out = self.stage / table / f"{name}.parquet"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        landed = self._deduplicate(raw, out, schema, key, reason, quarantine)
+        raw.unlink()
+        return landed
+
+    def _deduplicate(self, raw: Path, out: Path, schema: pa.Schema, key: str, reason: str,
+                     quarantine: QuarantineLog) -> Landed:
+        spill = self.stage / "_spill"
+        config = {"memory_limit": self.memory_limit, "temp_directory": str(spill)}
+        columns = ", ".join(schema.names)
+        landed = Landed()
+        with duckdb.connect(config=config) as con:
+            set_variables(con, {"raw_file": str(raw), "dup_reason": reason})
+            # ``key`` and ``columns`` come from the fixed TABLES/schemas above, never from input.
+            con.execute(
+                "CREATE TEMP TABLE ranked AS SELECT *, row_number() OVER w AS copy_no, "
+                "first_value(file) OVER w AS first_file, first_value(line) OVER w AS first_line "
+                "FROM read_parquet(getvariable('raw_file')) "
+                f"WINDOW w AS (PARTITION BY {key} ORDER BY file, line)")
+            reader = con.sql(f"SELECT {columns} FROM ranked WHERE copy_no = 1 "
+                             "ORDER BY file, line").fetch_record_batch(ROW_GROUP)
+            with pq.ParquetWriter(out, schema, compression="zstd") as writer:
+                for batch in reader:
+                    writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
+                    landed.rows += batch.num_rows
+            dupes = con.sql(
+                "SELECT file, line, NULL AS \"column\", getvariable('dup_reason') AS reason, "
+                "'same as ' || first_file || ' line ' || first_line AS detail, "
+                f"concat_ws(' | ', {key}) AS raw FROM ranked WHERE copy_no > 1 ORDER BY file, line"
+            ).to_arrow_table()
+            quarantine.add_table(dupes)
+            landed.duplicates_by_file.update(dupes["file"].to_pylist())
+            for domain, n in con.sql(
+                    "SELECT domain, count(*) FROM ranked WHERE copy_no = 1 GROUP BY domain "
+                    "ORDER BY domain").fetchall():
+                landed.by_domain[domain] = n
+        shutil.rmtree(spill, ignore_errors=True)
+        return landed
+
+    def commit(self) -> Path:
+        """Swap the staged partition (and its quarantine) into place."""
+        shutil.rmtree(self.stage / "_raw", ignore_errors=True)
+        self._publish_quarantine()
+        (self.stage / "interactions").mkdir(exist_ok=True)
+        return swap_into_place(self.stage, self.final)
+
+    def abort(self, keep_quarantine: bool = True) -> None:
+        """Leave the previous partition as it was; the quarantine is kept for inspection."""
+        if keep_quarantine:
+            self._publish_quarantine()
+        shutil.rmtree(self.stage, ignore_errors=True)
+
+    def _publish_quarantine(self) -> None:
+        q = self.quarantine_dir
+        if q.exists() and any(q.iterdir()):
+            swap_into_place(q, self.final_quarantine)
+        else:
+            shutil.rmtree(q, ignore_errors=True)
+            if self.final_quarantine.exists():
+                shutil.rmtree(self.final_quarantine)  # a clean re-run keeps no stale quarantine

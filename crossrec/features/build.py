@@ -1,8 +1,8 @@
 """Run the SQL models in one explicit order and export the marts the trainers read.
 
 Every value that comes from configuration or the run reaches SQL as a DuckDB variable
-(``SET VARIABLE name = ?`` with a bound parameter, read with ``getvariable``), never by string
-formatting. Table names come only from the fixed model list below.
+(``crossrec.sqlvars``), never by string formatting. Table names come only from the fixed model
+list below.
 
 Every model is rebuilt on each run (``CREATE OR REPLACE``): the warehouse is derived state, so
 a re-run for the same date gives the same tables.
@@ -10,16 +10,16 @@ a re-run for the same date gives the same tables.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import duckdb
 
-from crossrec.collect.landing import partition_dir, write_parquet_atomic
 from crossrec.config import Settings
 from crossrec.features.contracts import Contract, load_contract
+from crossrec.sqlvars import quote_ident, set_variables
+from crossrec.storage import partition_dir, write_parquet_atomic
 
 # DuckDB has no ref(): the dependency order is this list.
 MODELS: tuple[str, ...] = (
@@ -29,9 +29,6 @@ MODELS: tuple[str, ...] = (
     "marts/mart_eval_split",
     "marts/mart_interactions",
 )
-
-_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
-
 
 def default_sql_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "sql"
@@ -49,7 +46,8 @@ def run_variables(settings: Settings, run_date: date) -> dict[str, object]:
     """Everything a model or contract may refer to (``getvariable`` / ``$name``)."""
     return {
         "run_date": run_date,
-        "landing_glob": str(settings.data_dir / "landing" / "ingest_date=*" / "*.parquet"),
+        "landing_glob": str(
+            settings.data_dir / "landing" / "ingest_date=*" / "interactions" / "*.parquet"),
         "source_domain": settings.domains.source,
         "target_domain": settings.domains.target,
         "split_seed": settings.split.seed,
@@ -57,20 +55,6 @@ def run_variables(settings: Settings, run_date: date) -> dict[str, object]:
         "cold_val_frac": settings.split.cold_val_frac,
         "min_rows": settings.validation.min_rows,
     }
-
-
-def quote_ident(name: str) -> str:
-    """A table or variable name for SQL text. Identifiers cannot be bound parameters, so only
-    names from this codebase (checked against a strict pattern) ever reach SQL this way."""
-    if not _IDENT.match(name):
-        raise ValueError(f"invalid SQL identifier {name!r}")
-    return f'"{name}"'
-
-
-def set_variables(con: duckdb.DuckDBPyConnection, variables: dict[str, object]) -> None:
-    for name, value in variables.items():
-        statement = f"SET VARIABLE {quote_ident(name)} = ?"
-        con.execute(statement, [value])  # the value is bound, never formatted
 
 
 def run_model(con: duckdb.DuckDBPyConnection, sql_file: Path) -> int:

@@ -7,8 +7,6 @@ never see half-written partitions. Re-publishing a date replaces its partition: 
 
 from __future__ import annotations
 
-import os
-import shutil
 import uuid
 from datetime import date
 from pathlib import Path
@@ -18,9 +16,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from crossrec.collect.landing import partition_dir
 from crossrec.schemas import RECOMMENDATIONS
 from crossrec.score.recommender import Recommender
+from crossrec.storage import partition_dir
 
 ROW_GROUP = 128_000
 
@@ -84,16 +82,3 @@ def check_staging(staging: Path, seen: dict[str, set[str]], k: int) -> int:
     if np.any(same_user & (s[1:] > s[:-1])):
         raise ValueError(f"{staging}: scores not descending by rank within a user")
     return table.num_rows
-
-
-def swap_into_place(staging: Path, final: Path) -> Path:
-    """Replace ``final`` with ``staging`` by renames on one filesystem."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    trash = None
-    if final.exists():
-        trash = staging.parent / f"old-{uuid.uuid4().hex}"
-        os.replace(final, trash)
-    os.replace(staging, final)
-    if trash is not None:
-        shutil.rmtree(trash, ignore_errors=True)
-    return final

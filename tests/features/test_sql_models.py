@@ -6,9 +6,9 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from crossrec.collect.landing import land
 from crossrec.features.build import default_sql_dir, run_model, run_variables, set_variables
-from crossrec.schemas import INTERACTIONS, QUARANTINE
+from crossrec.schemas import INTERACTIONS
+from crossrec.storage import partition_dir, write_parquet_atomic
 from tests.conftest import RUN_DATE, tiny_settings
 
 SQL = default_sql_dir()
@@ -24,6 +24,12 @@ def con(tmp_path):
     set_variables(c, run_variables(tiny_settings(tmp_path), RUN_DATE))
     yield c
     c.close()
+
+
+def land(data_dir, ingest_date, name, table):
+    """A landing partition as the collector lays it out."""
+    folder = partition_dir(data_dir / "landing", "ingest_date", ingest_date) / "interactions"
+    write_parquet_atomic(table, folder / f"{name}.parquet")
 
 
 def load_stg(con, rows):
@@ -44,13 +50,10 @@ def test_stg_interactions_dedupes_filters_domain_and_future_partitions(tmp_path,
     data_dir = tmp_path
     land(data_dir, date(2026, 11, 20), "a", rows([("u1", "sport:1", "sport", ts(19)),
                                                   ("u1", "cloth:1", "cloth", ts(19)),
-                                                  ("u2", "books:1", "books", ts(19))]),
-         QUARANTINE.empty_table())
+                                                  ("u2", "books:1", "books", ts(19))]))
     land(data_dir, date(2026, 11, 21), "a", rows([("u1", "sport:1", "sport", ts(18)),
-                                                  ("u3", "cloth:2", "cloth", ts(20))]),
-         QUARANTINE.empty_table())
-    land(data_dir, date(2026, 11, 23), "a", rows([("u9", "cloth:9", "cloth", ts(22))]),
-         QUARANTINE.empty_table())
+                                                  ("u3", "cloth:2", "cloth", ts(20))]))
+    land(data_dir, date(2026, 11, 23), "a", rows([("u9", "cloth:9", "cloth", ts(22))]))
     run_model(con, SQL / "staging" / "stg_interactions.sql")
     got = con.execute("SELECT user_id, item_id, event_ts, ingest_date FROM stg_interactions "
                       "ORDER BY ALL").fetchall()

@@ -1,0 +1,84 @@
+"""Parsing of single field values, shared by every reader.
+
+Each parser returns the clean value or raises ``FieldError`` whose ``reason`` is a short
+category (counted in the summary) and whose message is the specific problem.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime
+
+_MS_THRESHOLD = 1e11  # epoch seconds stay below this until the year 5138; milliseconds do not
+
+
+class FieldError(ValueError):
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason
+
+
+def text_id(value: object, what: str) -> str:
+    """An id: a non-empty string or an integer (ids like 17 in JSON), stripped."""
+    if value is None:
+        raise FieldError("missing value", f"{what} is missing")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise FieldError("bad type", f"{what} must be text or an integer, got {value!r}")
+    out = str(value).strip()
+    if not out:
+        raise FieldError("empty value", f"{what} is empty")
+    return out
+
+
+def number(value: object, what: str) -> float:
+    """A finite number, from a number or its text."""
+    if isinstance(value, bool):
+        raise FieldError("not a number", f"{what} is a boolean: {value!r}")
+    try:
+        out = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise FieldError("not a number", f"{what} is not a number: {value!r}") from None
+    if not math.isfinite(out):
+        raise FieldError("not a number", f"{what} is not finite: {value!r}")
+    return out
+
+
+def epoch_us(value: object, unit: str, what: str) -> int:
+    """Microseconds since the epoch (UTC) from epoch seconds/ms/us or ISO 8601 text."""
+    if value is None or value == "":
+        raise FieldError("missing value", f"{what} is missing")
+    if isinstance(value, datetime):
+        dt = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return int(dt.timestamp() * 1_000_000)
+    if unit == "iso" or (unit == "auto" and isinstance(value, str) and not _numeric(value)):
+        try:
+            dt = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise FieldError("bad timestamp", f"{what} is not ISO 8601: {value!r}") from None
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)  # naive times are taken as UTC
+        return int(dt.timestamp() * 1_000_000)
+    x = number(value, what)
+    if unit == "auto":
+        unit = "ms" if abs(x) > _MS_THRESHOLD else "s"
+    scale = {"s": 1_000_000, "ms": 1_000, "us": 1}[unit]
+    try:
+        out = int(x * scale)
+    except OverflowError:
+        raise FieldError("bad timestamp", f"{what} is out of range: {value!r}") from None
+    if not (-62_135_596_800_000_000 <= out <= 253_402_300_799_000_000):
+        raise FieldError("bad timestamp", f"{what} is out of range: {value!r}")
+    return out
+
+
+def midnight_us(day: date) -> int:
+    """The ingest date's midnight (UTC): the event time of sources that carry none."""
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()) * 1_000_000
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

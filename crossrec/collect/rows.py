@@ -1,0 +1,161 @@
+"""What every reader shares: a row batcher, the quarantine log and per-file counts.
+
+A reader is a generator of Arrow record batches (schema ``STAGED`` or ``ITEMS_STAGED``). Good
+rows go into batches; a row it cannot use goes to the quarantine (``RowLog.bad``) or, when it is
+valid but out of scope (rated below ``min_rating``), is counted as filtered. So for every file:
+read = yielded + quarantined + filtered, and nothing disappears without a count.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from crossrec.schemas import ITEMS_STAGED, QUARANTINE, STAGED
+
+RAW_LIMIT = 500  # characters of a bad row kept in the quarantine
+
+
+@dataclass
+class FileTally:
+    """Counts for one input file."""
+
+    yielded: int = 0
+    quarantined: Counter = field(default_factory=Counter)
+    filtered: Counter = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)
+    example: dict | None = None
+    """The first quarantined row's line, column and problem: what an error message shows."""
+
+    @property
+    def read(self) -> int:
+        return self.yielded + sum(self.quarantined.values()) + sum(self.filtered.values())
+
+    def bad_ratio(self) -> float:
+        return sum(self.quarantined.values()) / self.read if self.read else 0.0
+
+
+class QuarantineLog:
+    """Quarantined rows, spilled to one Parquet file in batches so memory stays bounded."""
+
+    def __init__(self, path: Path, batch_rows: int = 50_000):
+        self.path = path
+        self._batch_rows = batch_rows
+        self._cols: dict[str, list] = {k: [] for k in QUARANTINE.names}
+        self._writer: pq.ParquetWriter | None = None
+        self.rows = 0
+
+    def add(self, file: str, line: int, column: str | None, reason: str, detail: str | None,
+            raw: str | None) -> None:
+        c = self._cols
+        c["file"].append(file)
+        c["line"].append(line)
+        c["column"].append(column)
+        c["reason"].append(reason)
+        c["detail"].append(None if detail is None else detail[:RAW_LIMIT])
+        c["raw"].append(None if raw is None else raw[:RAW_LIMIT])
+        self.rows += 1
+        if len(c["file"]) >= self._batch_rows:
+            self._spill()
+
+    def add_table(self, table: pa.Table) -> None:
+        self._spill()
+        if table.num_rows:
+            self._write(table.select(QUARANTINE.names).cast(QUARANTINE))
+            self.rows += table.num_rows
+
+    def _write(self, table: pa.Table) -> None:
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(self.path, QUARANTINE, compression="zstd")
+        self._writer.write_table(table)
+
+    def _spill(self) -> None:
+        if self._cols["file"]:
+            self._write(pa.table(self._cols, schema=QUARANTINE))
+            self._cols = {k: [] for k in QUARANTINE.names}
+
+    def close(self) -> Path | None:
+        """Flush; returns the file, or None when nothing was quarantined."""
+        self._spill()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        return self.path if self.rows else None
+
+
+class RowLog:
+    """Where readers report rows they could not use; keeps the per-file tallies."""
+
+    def __init__(self, quarantine: QuarantineLog):
+        self.quarantine = quarantine
+        self.files: dict[str, FileTally] = {}
+
+    def tally(self, file: str) -> FileTally:
+        if file not in self.files:
+            self.files[file] = FileTally()
+        return self.files[file]
+
+    def bad(self, file: str, line: int, column: str | None, reason: str,
+            detail: str | None = None, raw: str | None = None) -> None:
+        """Quarantine one row: ``reason`` is a short category, ``detail`` the specifics."""
+        tally = self.tally(file)
+        tally.quarantined[reason] += 1
+        if tally.example is None:
+            tally.example = {"line": line, "column": column, "reason": reason, "detail": detail}
+        self.quarantine.add(file, line, column, reason, detail, raw)
+
+    def filtered(self, file: str, reason: str) -> None:
+        """A valid row deliberately left out (e.g. rated below ``min_rating``)."""
+        self.tally(file).filtered[reason] += 1
+
+    def warn(self, file: str, message: str) -> None:
+        self.tally(file).warnings.append(message)
+
+
+class Batcher:
+    """Collects one file's parsed rows column-wise and hands out Arrow batches."""
+
+    def __init__(self, file: str, source: str, log: RowLog, rows_per_batch: int = 100_000,
+                 items: bool = False):
+        self.file, self.source, self.log = file, source, log
+        self.schema = ITEMS_STAGED if items else STAGED
+        self._names = [n for n in self.schema.names if n not in ("file", "source")]
+        self._rows_per_batch = rows_per_batch
+        self._cols: dict[str, list] = {n: [] for n in self._names}
+        log.tally(file)  # an empty file still shows up in the summary
+
+    def add(self, **row) -> pa.RecordBatch | None:
+        """Add one good row (every field of the schema but ``file``/``source``); returns a
+        batch when one is full."""
+        for name in self._names:
+            self._cols[name].append(row[name])
+        return self.flush() if len(self._cols["line"]) >= self._rows_per_batch else None
+
+    def batches(self, rows: Iterable[dict | None]) -> Iterator[pa.RecordBatch]:
+        """Batch a reader's rows (None for a row it quarantined or filtered), then flush."""
+        for row in rows:
+            if row is not None and (batch := self.add(**row)) is not None:
+                yield batch
+        if (batch := self.flush()) is not None:
+            yield batch
+
+    def flush(self) -> pa.RecordBatch | None:
+        n = len(self._cols["line"])
+        if not n:
+            return None
+        cols = dict(self._cols)
+        cols["file"] = [self.file] * n
+        cols["source"] = [self.source] * n
+        if "event_ts" in cols:
+            cols["event_ts"] = pa.array(cols["event_ts"], pa.int64()).cast(
+                pa.timestamp("us", tz="UTC"))
+        batch = pa.RecordBatch.from_pydict(cols, schema=self.schema)
+        self._cols = {name: [] for name in self._names}
+        self.log.tally(self.file).yielded += n
+        return batch
