@@ -65,7 +65,7 @@ def make_files(rows: int, folder: Path) -> tuple[Path, Path]:
     return csv_path, json_path
 
 
-def measure(kind: str, path: Path, data_dir: Path) -> dict:
+def measure(kind: str, path: Path, data_dir: Path, memory_limit: str) -> dict:
     """Runs in the child process: one ``collect`` over one file."""
     from crossrec.collect.collector import collect
     from crossrec.config import Settings
@@ -76,7 +76,8 @@ def measure(kind: str, path: Path, data_dir: Path) -> dict:
                            "rating": "rating", "event_ts": "event_ts"}}
     else:
         src = {"kind": "amazon", "path": str(path), "domain": "sport"}
-    settings = Settings.model_validate({"data_dir": str(data_dir), "sources": [src]})
+    settings = Settings.model_validate({"data_dir": str(data_dir), "sources": [src],
+                                        "collect": {"memory_limit": memory_limit}})
     start = time.perf_counter()
     summary = collect(settings, DAY)
     seconds = time.perf_counter() - start
@@ -91,12 +92,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, action="append", help="interactions per file")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "collect_speed.json")
+    ap.add_argument("--memory-limit", default="512MB",
+                    help="DuckDB memory limit of the de-duplication pass")
+    ap.add_argument("--keep", type=Path, help="keep the generated files in this folder")
     ap.add_argument("--measure", nargs=3, metavar=("KIND", "FILE", "DATA_DIR"),
                     help=argparse.SUPPRESS)  # internal: run one measurement in this process
     args = ap.parse_args()
     if args.measure:
         kind, file, data_dir = args.measure
-        print(json.dumps(measure(kind, Path(file), Path(data_dir))))
+        print(json.dumps(measure(kind, Path(file), Path(data_dir), args.memory_limit)))
         return
     results = []
     for rows in args.rows or [5_000_000]:
@@ -107,7 +111,8 @@ def main() -> None:
                   flush=True)
             for kind, path in zip(("csv", "amazon"), files, strict=True):
                 out = subprocess.run(
-                    [sys.executable, __file__, "--measure", kind, str(path), f"{tmp}/d-{kind}"],
+                    [sys.executable, __file__, "--memory-limit", args.memory_limit, "--measure",
+                     kind, str(path), f"{tmp}/d-{kind}"],
                     check=True, capture_output=True, text=True)
                 results.append(json.loads(out.stdout.strip().splitlines()[-1]))
                 r = results[-1]

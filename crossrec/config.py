@@ -45,6 +45,15 @@ class SplitConfig(StrictModel):
     """Share of overlapping users withheld for early stopping and model selection."""
 
 
+class FeaturesConfig(StrictModel):
+    memory_limit: str = "2GB"
+    """DuckDB memory limit of the feature build; beyond it DuckDB spills to ``temp_directory``."""
+    temp_directory: Path | None = None
+    """Where DuckDB spills; None uses ``<data_dir>/tmp/duckdb``."""
+    threads: int | None = Field(None, ge=1)
+    """DuckDB threads; None uses ``run.threads``, else DuckDB's default (all cores)."""
+
+
 class ValidationConfig(StrictModel):
     min_rows: int = Field(100, ge=1)
     """A landing batch with fewer interactions than this fails the gate."""
@@ -113,6 +122,7 @@ class Settings(StrictModel):
     """Inputs collected into the landing zone, one block per input."""
     collect: CollectConfig = CollectConfig()
     split: SplitConfig = SplitConfig()
+    features: FeaturesConfig = FeaturesConfig()
     validation: ValidationConfig = ValidationConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
@@ -162,9 +172,10 @@ def load_settings(path: Path | None = None, **overrides) -> Settings:
             for key in ("path", "meta_path"):
                 if isinstance(src, dict) and isinstance(src.get(key), str) and not is_url(src[key]):
                     src[key] = str(base / src[key])
-        collect = raw.get("collect")
-        if isinstance(collect, dict) and isinstance(collect.get("cache_dir"), str):
-            collect["cache_dir"] = str(base / collect["cache_dir"])
+        for block, key in (("collect", "cache_dir"), ("features", "temp_directory")):
+            section = raw.get(block)
+            if isinstance(section, dict) and isinstance(section.get(key), str):
+                section[key] = str(base / section[key])
     raw.update({k: v for k, v in overrides.items() if v is not None})
     try:
         return Settings.model_validate(raw)

@@ -42,7 +42,7 @@ def read_file(path: Path, domain: str, ingest_date: date, log: RowLog,
     return batcher.batches(_rows(path, domain, ingest_date, log))
 
 
-def _rows(path: Path, domain: str, ingest_date: date, log: RowLog) -> Iterator[dict]:
+def _rows(path: Path, domain: str, ingest_date: date, log: RowLog) -> Iterator[tuple]:
     file = str(path)
     if expect_text(path, "a DisenCDR text file") == "empty":
         log.warn(file, "empty file")
@@ -60,8 +60,7 @@ def _rows(path: Path, domain: str, ingest_date: date, log: RowLog) -> Iterator[d
         elif not item:
             log.bad(file, line, "item", "empty value", "empty item id", text)
         else:
-            yield {"user_id": user, "item_id": item_key(domain, item), "domain": domain,
-                   "event_ts": ts, "rating": None, "line": line}
+            yield (user, item_key(domain, item), domain, ts, None, line)
 
 
 def read_pair(files: dict[str, list[Path]], ingest_date: date, log: RowLog,

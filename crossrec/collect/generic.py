@@ -27,7 +27,7 @@ from crossrec.schemas import item_key
 
 _DOMAIN = re.compile(DOMAIN_PATTERN)
 GenericSource = CsvSource | JsonlSource | ParquetSource
-Rows = Iterator[dict | None]  # a reader's rows; None stands for one quarantined or filtered
+Rows = Iterator[tuple | None]  # a reader's rows; None stands for one quarantined or filtered
 _PARQUET_CHUNK = 65_536
 
 
@@ -37,7 +37,8 @@ class RowParser:
     def __init__(self, cfg: GenericSource, file: str, ingest_date: date, log: RowLog):
         self.cfg, self.file, self.log = cfg, file, log
         m = cfg.columns
-        self.fields = [("user_id", m.user_id), ("item_id", m.item_id)]
+        self.user_col, self.item_col = m.user_id, m.item_id
+        self.min_rating = cfg.min_rating
         self.domain_col, self.rating_col, self.ts_col = m.domain, m.rating, m.event_ts
         self.default_ts = midnight_us(ingest_date)
         self._domains: set[str] = set()  # domain values already checked against the pattern
@@ -46,20 +47,30 @@ class RowParser:
         m = self.cfg.columns
         return [c for c in (m.user_id, m.item_id, m.domain, m.rating, m.event_ts) if c]
 
-    def parse(self, line: int, get: Callable[[str], object], raw: Callable[[], str]) -> dict | None:
-        """The row's values, or None after quarantining/filtering it. ``get`` raises KeyError
-        for a field the record lacks."""
+    def parse(self, line: int, get: Callable[[str], object],
+              raw: Callable[[], str]) -> tuple | None:
+        """The row as a tuple in ``Batcher.fields`` order, or None after quarantining or
+        filtering it. ``get`` raises KeyError for a field the record lacks."""
         column = None
         try:
-            column = self.cfg.columns.user_id
-            user = text_id(get(column), column)
-            column = self.cfg.columns.item_id
-            local_item = text_id(get(column), column)
+            column = self.user_col
+            user = get(column)
+            # fast path for the common case (clean text); anything else goes through text_id
+            user = user.strip() if type(user) is str else user
+            if not user or type(user) is not str:
+                user = text_id(user, column)
+            column = self.item_col
+            item = get(column)
+            item = item.strip() if type(item) is str else item
+            if not item or type(item) is not str:
+                item = text_id(item, column)
             if self.domain_col is None:
                 domain = self.cfg.domain
             else:
                 column = self.domain_col
-                domain = self._domain(get(column))
+                domain = get(column)
+                if domain not in self._domains:
+                    domain = self._domain(domain)
             rating = None
             if self.rating_col is not None:
                 column = self.rating_col
@@ -75,11 +86,10 @@ class RowParser:
         except FieldError as exc:
             self.log.bad(self.file, line, column, exc.reason, str(exc), raw())
             return None
-        if self.cfg.min_rating is not None and (rating is None or rating < self.cfg.min_rating):
+        if self.min_rating is not None and (rating is None or rating < self.min_rating):
             self.log.filtered(self.file, "below min_rating")
             return None
-        return {"user_id": user, "item_id": item_key(domain, local_item), "domain": domain,
-                "event_ts": ts, "rating": rating, "line": line}
+        return (user, item_key(domain, item), domain, ts, rating, line)
 
     def _domain(self, value: object) -> str:
         domain = text_id(value, "domain")

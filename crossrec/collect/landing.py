@@ -50,7 +50,7 @@ class Landed:
 class LandingBatch:
     """One ingest date's partition in the making: ``write`` each source, then ``commit``."""
 
-    def __init__(self, data_dir: Path, ingest_date: date, memory_limit: str = "2GB"):
+    def __init__(self, data_dir: Path, ingest_date: date, memory_limit: str = "512MB"):
         self.final = partition_dir(data_dir / "landing", "ingest_date", ingest_date)
         self.final_quarantine = partition_dir(data_dir / "quarantine", "ingest_date", ingest_date)
         self.stage = data_dir / "landing" / ".staging" / f"{ingest_date}-{uuid.uuid4().hex[:12]}"

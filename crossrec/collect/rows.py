@@ -126,36 +126,42 @@ class Batcher:
         self.file, self.source, self.log = file, source, log
         self.schema = ITEMS_STAGED if items else STAGED
         self._names = [n for n in self.schema.names if n not in ("file", "source")]
+        self.fields = tuple(self._names)
+        """Order of the values in a row tuple."""
         self._rows_per_batch = rows_per_batch
-        self._cols: dict[str, list] = {n: [] for n in self._names}
+        self._rows: list[tuple] = []
         log.tally(file)  # an empty file still shows up in the summary
 
     def add(self, **row) -> pa.RecordBatch | None:
         """Add one good row (every field of the schema but ``file``/``source``); returns a
         batch when one is full."""
-        for name in self._names:
-            self._cols[name].append(row[name])
-        return self.flush() if len(self._cols["line"]) >= self._rows_per_batch else None
+        return self.add_row(tuple(row[name] for name in self._names))
 
-    def batches(self, rows: Iterable[dict | None]) -> Iterator[pa.RecordBatch]:
-        """Batch a reader's rows (None for a row it quarantined or filtered), then flush."""
+    def add_row(self, row: tuple) -> pa.RecordBatch | None:
+        """``add`` for a tuple in schema order (``fields``): the readers' fast path."""
+        self._rows.append(row)
+        return self.flush() if len(self._rows) >= self._rows_per_batch else None
+
+    def batches(self, rows: Iterable[tuple | None]) -> Iterator[pa.RecordBatch]:
+        """Batch a reader's rows (tuples in ``fields`` order; None for a row it quarantined
+        or filtered), then flush."""
         for row in rows:
-            if row is not None and (batch := self.add(**row)) is not None:
+            if row is not None and (batch := self.add_row(row)) is not None:
                 yield batch
         if (batch := self.flush()) is not None:
             yield batch
 
     def flush(self) -> pa.RecordBatch | None:
-        n = len(self._cols["line"])
+        n = len(self._rows)
         if not n:
             return None
-        cols = dict(self._cols)
+        cols = dict(zip(self._names, map(list, zip(*self._rows, strict=True)), strict=True))
         cols["file"] = [self.file] * n
         cols["source"] = [self.source] * n
         if "event_ts" in cols:
             cols["event_ts"] = pa.array(cols["event_ts"], pa.int64()).cast(
                 pa.timestamp("us", tz="UTC"))
         batch = pa.RecordBatch.from_pydict(cols, schema=self.schema)
-        self._cols = {name: [] for name in self._names}
+        self._rows = []
         self.log.tally(self.file).yielded += n
         return batch

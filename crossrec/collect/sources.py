@@ -34,7 +34,7 @@ class CollectConfig(StrictModel):
     """First retry delay; each further retry waits twice as long."""
     rows_per_batch: int = Field(100_000, ge=1)
     """Rows parsed before a batch is written out: bounds the readers' memory."""
-    memory_limit: str = "2GB"
+    memory_limit: str = "512MB"
     """DuckDB memory limit of the de-duplication pass (it spills to disk beyond this)."""
 
 

@@ -5,6 +5,7 @@ import json
 import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
@@ -14,6 +15,8 @@ from crossrec.collect.collector import collect, summary_path
 from crossrec.config import Settings
 from crossrec.errors import InputDataError
 from tests.conftest import RUN_DATE, require_shared_data
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "deployments" / "examples"
 
 CSV_MAP = {"user_id": "user_id", "item_id": "item_id", "domain": "domain", "rating": "rating"}
 
@@ -155,14 +158,19 @@ def test_disencdr_pair_by_url(tmp_path, http_dir):
     assert summary["landed_by_domain"] == {"sport": 2, "cloth": 1}
 
 
-def test_real_disencdr_pair_lands_every_row():
-    root = require_shared_data()
-    import tempfile
-    from pathlib import Path
+def test_example_config_points_the_pipeline_at_the_real_pair(tmp_path):
+    """deployments/examples/disencdr-sport-cloth.toml: collect, features and the gate run on
+    the real sport/cloth pair by config alone."""
+    require_shared_data()
+    from crossrec.config import load_settings
+    from crossrec.features.build import build_features
+    from crossrec.validate.gate import validate_warehouse
 
-    with tempfile.TemporaryDirectory() as tmp:
-        s = settings_for(Path(tmp), [{"kind": "disencdr", "path": str(root)}])
-        summary = collect(s, RUN_DATE)
+    s = load_settings(EXAMPLES / "disencdr-sport-cloth.toml", data_dir=str(tmp_path / "data"))
+    summary = collect(s, RUN_DATE)
     # README: 92,612 sport and 87,829 cloth train rows, plus one test row per user (9,928)
     assert summary["landed_by_domain"] == {"sport": 92_612 + 9_928, "cloth": 87_829 + 9_928}
     assert summary["totals"]["quarantined"] == 0
+    build = build_features(s, RUN_DATE)
+    assert build.row_counts["int_user_domains"] == 9_928
+    assert validate_warehouse(s, RUN_DATE).is_file()
