@@ -46,6 +46,9 @@ def run(
     config: Annotated[Path | None, typer.Option("--config", help="TOML config file.")] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", envvar="CROSSREC_DATA_DIR",
                                                   help="Data folder (default ./data).")] = None,
+    full_refresh: Annotated[bool, typer.Option(
+        "--full-refresh", help="Rebuild incremental SQL models from every landing partition."
+    )] = False,
 ) -> None:
     """Run the nightly flow for one date and print where the outputs are."""
     from crossrec.collect.collector import check_sources
@@ -62,7 +65,7 @@ def run(
     from flows.nightly import nightly
 
     try:
-        outputs = nightly(run_date=day, settings=settings)
+        outputs = nightly(run_date=day, settings=settings, full_refresh=full_refresh)
     except CrossrecError as exc:
         _fail(exc, 1)
     typer.echo("")

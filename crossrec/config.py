@@ -52,6 +52,9 @@ class FeaturesConfig(StrictModel):
     """Where DuckDB spills; None uses ``<data_dir>/tmp/duckdb``."""
     threads: int | None = Field(None, ge=1)
     """DuckDB threads; None uses ``run.threads``, else DuckDB's default (all cores)."""
+    full_refresh: bool = False
+    """Rebuild incremental models from every landing partition instead of only the new or
+    re-collected ones (``crossrec run --full-refresh``)."""
 
 
 class ValidationConfig(StrictModel):
@@ -59,6 +62,12 @@ class ValidationConfig(StrictModel):
     """A landing batch with fewer interactions than this fails the gate."""
     min_cold_val_users: int = Field(5, ge=1)
     """Fewer cold validation users than this makes early stopping meaningless: fail."""
+    max_row_change: float = Field(0.5, gt=0.0)
+    """Largest allowed relative change of the run date's landing row count vs the previous
+    run's (0.5: between half and one and a half times); beyond it the gate fails."""
+    max_quarantined_share: float = Field(0.05, ge=0.0, le=1.0)
+    """Largest share of the collected rows (``collect.json``: quarantined / read) that may be
+    quarantined before the gate fails."""
 
 
 class ModelConfig(StrictModel):

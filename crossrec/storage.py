@@ -29,6 +29,18 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
     return path
 
 
+def write_batches_atomic(reader: pa.RecordBatchReader, path: Path,
+                         row_group_size: int = 256_000) -> Path:
+    """Stream record batches into one Parquet file (bounded memory), then rename into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with pq.ParquetWriter(tmp, reader.schema, compression="zstd") as writer:
+        for batch in reader:
+            writer.write_batch(batch, row_group_size=row_group_size)
+    os.replace(tmp, path)
+    return path
+
+
 def swap_into_place(staging: Path, final: Path) -> Path:
     """Replace the folder ``final`` with ``staging`` by renames on one filesystem."""
     final.parent.mkdir(parents=True, exist_ok=True)

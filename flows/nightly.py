@@ -70,15 +70,36 @@ def download_all(settings: Settings) -> list[Path]:
 
 
 @task(name="features", **stage)
-def features_task(settings: Settings, run_date: date) -> FeatureBuild:
-    build = build_features(settings, run_date)
-    get_run_logger().info("built %s", build.row_counts)
+def features_task(settings: Settings, run_date: date, full_refresh: bool) -> FeatureBuild:
+    build = build_features(settings, run_date, full_refresh=full_refresh or None)
+    log = get_run_logger()
+    for model, r in build.incremental.items():
+        log.info("%s: %s; loaded %s, deleted %s, unchanged %d partition(s)", model,
+                 "full refresh" if r.full_refresh else "incremental",
+                 [str(d) for d in r.loaded], [str(d) for d in r.deleted], r.unchanged)
+    log.info("built %s", build.row_counts)
     return build
 
 
 @task(name="validate", **stage)
 def validate_task(settings: Settings, run_date: date) -> Path:
-    return validate_warehouse(settings, run_date)
+    import json
+
+    from crossrec.validate.docs import failure_rows, summary_markdown
+    from crossrec.validate.gate import report_path
+
+    try:
+        return validate_warehouse(settings, run_date)
+    finally:  # publish the summary whether the gate passed or failed
+        report = report_path(settings, run_date)
+        if report.is_file():
+            summary = json.loads(report.read_text())
+            create_markdown_artifact(key="crossrec-validation", markdown=summary_markdown(summary),
+                                     description=f"Validation gate of run {run_date}")
+            failed = failure_rows(summary["suites"])
+            if failed:
+                create_table_artifact(key="crossrec-validation-failures", table=failed,
+                                      description=f"Failed expectations of run {run_date}")
 
 
 @task(name="train", task_run_name="{stage_name}", **stage)
@@ -124,14 +145,15 @@ def publish_task(settings: Settings, marts: MartPaths, staging: Path, run_date: 
 
 @flow(name="nightly", flow_run_name="nightly-{run_date}")
 def nightly(run_date: date, config_path: str | None = None, data_dir: str | None = None,
-            settings: Settings | None = None) -> dict[str, str]:
-    """Run every stage for ``run_date``; returns where the outputs are."""
+            settings: Settings | None = None, full_refresh: bool = False) -> dict[str, str]:
+    """Run every stage for ``run_date``; returns where the outputs are. ``full_refresh``
+    rebuilds the incremental SQL models from every landing partition."""
     if settings is None:
         settings = load_settings(Path(config_path) if config_path else None, data_dir=data_dir)
     check_sources(settings)
     download_all(settings)
     collected = collect_task(settings, run_date)
-    build = features_task(settings, run_date)
+    build = features_task(settings, run_date, full_refresh)
     validation = validate_task(settings, run_date)
     marts = MartPaths(build.exports["mart_interactions"], build.exports["mart_eval_split"])
     work = settings.data_dir / "work" / f"run_date={run_date.isoformat()}"

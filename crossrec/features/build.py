@@ -18,17 +18,32 @@ import duckdb
 
 from crossrec.config import Settings
 from crossrec.features.contracts import Contract, load_contract
+from crossrec.features.incremental import Refresh, landing_partitions, refresh
+from crossrec.schemas import ITEMS
 from crossrec.sqlvars import quote_ident, set_variables
-from crossrec.storage import partition_dir, write_parquet_atomic
+from crossrec.storage import partition_dir, write_batches_atomic, write_parquet_atomic
 
 # DuckDB has no ref(): the dependency order is this list.
+# int_user_histories and int_item_stats read the train rows of mart_interactions (so evaluation
+# truth never reaches a history or a popularity count), hence they come after that mart.
 MODELS: tuple[str, ...] = (
+    "staging/stg_landed",
     "staging/stg_interactions",
+    "staging/stg_items",
     "intermediate/int_user_domains",
-    "intermediate/int_item_stats",
     "marts/mart_eval_split",
     "marts/mart_interactions",
+    "intermediate/int_user_histories",
+    "intermediate/int_item_stats",
+    "marts/mart_user_sequences",
+    "marts/mart_item_features",
 )
+
+EXPORT_BATCH = 256_000  # rows per batch streamed from DuckDB into a mart's Parquet export
+EMPTY_ITEMS_FILE = "tmp/empty-items.parquet"
+"""Zero-row Parquet file with the ``ITEMS`` schema (under the data folder, written on demand):
+what ``stg_items`` reads when no items file has landed (``read_parquet`` rejects an empty list).
+"""
 
 def default_sql_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "sql"
@@ -42,12 +57,25 @@ def warehouse_path(settings: Settings) -> Path:
     return settings.data_dir / "warehouse.duckdb"
 
 
+def items_files(settings: Settings) -> list[str]:
+    """Every landed items file (all ingest dates; ``stg_items`` keeps those up to the run date),
+    or only the empty placeholder when none exists, so ``stg_items`` always has a file to bind.
+    """
+    landed = sorted((settings.data_dir / "landing").glob("ingest_date=*/items/*.parquet"))
+    if landed:
+        return [str(f) for f in landed]
+    empty = settings.data_dir / EMPTY_ITEMS_FILE
+    if not empty.exists():
+        write_parquet_atomic(ITEMS.empty_table(), empty)
+    return [str(empty)]
+
+
 def run_variables(settings: Settings, run_date: date) -> dict[str, object]:
     """Everything a model or contract may refer to (``getvariable`` / ``$name``)."""
     return {
         "run_date": run_date,
-        "landing_glob": str(
-            settings.data_dir / "landing" / "ingest_date=*" / "interactions" / "*.parquet"),
+        "items_files": items_files(settings),
+        "history_len": settings.model.max_history,
         "source_domain": settings.domains.source,
         "target_domain": settings.domains.target,
         "split_seed": settings.split.seed,
@@ -68,15 +96,35 @@ def run_model(con: duckdb.DuckDBPyConnection, sql_file: Path) -> int:
     return con.sql("SELECT count(*) FROM " + table).fetchall()[0][0]
 
 
+def connect_warehouse(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """The warehouse with the configured memory limit, spill folder and threads."""
+    f = settings.features
+    spill = f.temp_directory or settings.data_dir / "tmp" / "duckdb"
+    config: dict[str, str | int] = {"memory_limit": f.memory_limit, "temp_directory": str(spill)}
+    threads = f.threads or settings.run.threads
+    if threads:
+        config["threads"] = threads
+    path = warehouse_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(str(path), read_only=read_only, config=config)
+
+
 @dataclass(frozen=True)
 class FeatureBuild:
     warehouse: Path
     exports: dict[str, Path]
     """Parquet export of each mart with ``export: true``, by model name."""
     row_counts: dict[str, int]
+    incremental: dict[str, Refresh]
+    """What each incremental model loaded, deleted or kept."""
 
 
-def build_features(settings: Settings, run_date: date) -> FeatureBuild:
+def build_features(settings: Settings, run_date: date,
+                   full_refresh: bool | None = None) -> FeatureBuild:
+    """Run every model for ``run_date``; incremental models load only new or changed landing
+    partitions unless ``full_refresh`` (default: ``features.full_refresh``)."""
+    if full_refresh is None:
+        full_refresh = settings.features.full_refresh
     folder = sql_dir(settings)
     files = [folder / f"{m}.sql" for m in MODELS]
     contracts: dict[str, Contract] = {f.stem: load_contract(f) for f in files}
@@ -85,12 +133,23 @@ def build_features(settings: Settings, run_date: date) -> FeatureBuild:
     counts: dict[str, int] = {}
     exports: dict[str, Path] = {}
     export_dir = partition_dir(settings.data_dir / "marts", "run_date", run_date)
-    with duckdb.connect(str(warehouse)) as con:
+    with connect_warehouse(settings) as con:
         set_variables(con, run_variables(settings, run_date))
+        partitions = landing_partitions(settings.data_dir / "landing")
+        refreshed: dict[str, Refresh] = {}
         for f in files:
-            counts[f.stem] = run_model(con, f)
+            contract = contracts[f.stem]
+            if contract.materialization == "incremental":
+                refreshed[f.stem] = refresh(con, f, partitions, contract.partition_column,
+                                            full_refresh)
+                counts[f.stem] = con.sql("SELECT count(*) FROM " + quote_ident(f.stem)
+                                         ).fetchall()[0][0]
+            else:
+                counts[f.stem] = run_model(con, f)
         for name, contract in contracts.items():
             if contract.export:
-                table = con.sql("SELECT * FROM " + quote_ident(name)).to_arrow_table()
-                exports[name] = write_parquet_atomic(table, export_dir / f"{name}.parquet")
-    return FeatureBuild(warehouse=warehouse, exports=exports, row_counts=counts)
+                reader = con.sql("SELECT * FROM " + quote_ident(name)).fetch_record_batch(
+                    EXPORT_BATCH)
+                exports[name] = write_batches_atomic(reader, export_dir / f"{name}.parquet")
+    return FeatureBuild(warehouse=warehouse, exports=exports, row_counts=counts,
+                        incremental=refreshed)

@@ -7,7 +7,7 @@ contract serves every configuration. The validation gate builds its suites from 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,6 +41,11 @@ class Contract(BaseModel):
     """Fewest rows a healthy build has (a number or a ``$variable``)."""
     export: bool = False
     """Export the table as Parquet for the trainers."""
+    materialization: Literal["table", "incremental"] = "table"
+    """``table``: rebuilt whole (``CREATE OR REPLACE``) every run. ``incremental``: loaded one
+    landing partition at a time, only new or changed ones (``crossrec.features.incremental``)."""
+    partition_column: str | None = None
+    """The column holding the partition key of an incremental model (e.g. ``ingest_date``)."""
     columns: dict[str, ColumnContract] = Field(default_factory=dict)
     """Column tests by column name."""
 
@@ -67,6 +72,9 @@ def load_contract(sql_file: Path) -> Contract:
         contract = Contract.model_validate(yaml.safe_load(path.read_text()))
     except Exception as exc:  # yaml or pydantic: both are a broken contract file
         raise ConfigError(f"{path}: invalid contract: {exc}") from None
+    if (contract.materialization == "incremental") != (contract.partition_column is not None):
+        raise ConfigError(f"{path}: 'partition_column' is required for (and only for) "
+                          "materialization: incremental")
     if contract.model != sql_file.stem:
         raise ConfigError(f"{path}: model '{contract.model}' does not match file '{sql_file.stem}'")
     return contract

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import great_expectations as gx
@@ -52,4 +53,48 @@ def leak_suite() -> gx.ExpectationSuite:
     """No cold user may have a target row that training sees."""
     suite = gx.ExpectationSuite(name="check.cold_user_leak")
     suite.add_expectation(gxe.ExpectTableRowCountToEqual(value=0))
+    return suite
+
+
+LANDING_KEY = ("user_id", "item_id", "domain", "event_ts")
+"""Columns that identify one landed interaction (checked non-null and unique together)."""
+
+
+def landing_suite(domains: list[str], min_rows: int) -> gx.ExpectationSuite:
+    """The run date's landing batch: keys present and non-null, only configured domains, no
+    duplicate interaction, and at least ``min_rows`` rows.
+
+    Staging filters unknown domains out silently, so this is the only place a domain nobody
+    configured (a mislabelled export, a new feed) is noticed.
+    """
+    suite = gx.ExpectationSuite(name="landing.interactions")
+    suite.add_expectation(gxe.ExpectTableRowCountToBeBetween(min_value=int(min_rows)))
+    for column in LANDING_KEY:
+        suite.add_expectation(gxe.ExpectColumnToExist(column=column))
+        suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
+    suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="domain", value_set=list(domains)))
+    suite.add_expectation(gxe.ExpectCompoundColumnsToBeUnique(column_list=list(LANDING_KEY)))
+    return suite
+
+
+def row_change_suite(previous_rows: int, previous_run: str, tolerance: float
+                     ) -> gx.ExpectationSuite:
+    """The landing batch's row count within ``tolerance`` (a share) of the previous run's."""
+    suite = gx.ExpectationSuite(name="check.landing_row_change")
+    low = math.ceil(previous_rows * (1 - tolerance))
+    high = math.floor(previous_rows * (1 + tolerance))
+    suite.add_expectation(gxe.ExpectTableRowCountToBeBetween(
+        min_value=max(low, 0), max_value=high,
+        meta={"note": f"previous run {previous_run} landed {previous_rows} rows; allowed change "
+                      f"±{tolerance:.0%} ({max(low, 0)}..{high})"}))
+    return suite
+
+
+def quarantine_suite(tolerance: float, read: int, quarantined: int) -> gx.ExpectationSuite:
+    """One-row frame of the collection totals: the quarantined share at most ``tolerance``."""
+    suite = gx.ExpectationSuite(name="check.collect_quarantine")
+    suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(
+        column="quarantined_share", min_value=0.0, max_value=float(tolerance),
+        meta={"note": f"{quarantined} of {read} rows read were quarantined; at most "
+                      f"{tolerance:.1%} may be"}))
     return suite

@@ -1,21 +1,9 @@
--- Interactions of the two configured domains from every landing partition up to the run date,
--- one row per (user, item): a pair landed twice (re-collection, overlapping exports) counts once,
--- at its earliest event.
-with landed as (
-    select
-        cast(user_id as varchar) as user_id,
-        cast(item_id as varchar) as item_id,
-        cast(domain as varchar) as domain,
-        cast(event_ts as timestamptz) as event_ts,
-        cast(rating as float) as rating,
-        cast(source as varchar) as source,
-        cast(ingest_date as date) as ingest_date
-    from read_parquet(getvariable('landing_glob'), hive_partitioning = true, union_by_name = true)
-),
-
-in_scope as (
+-- Interactions of the two configured domains from every landing partition up to the run date
+-- (stg_landed), one row per (user, item): a pair landed twice (re-collection, overlapping
+-- exports) counts once, at its earliest event.
+with in_scope as (
     select *
-    from landed
+    from stg_landed
     where ingest_date <= getvariable('run_date')
       and domain in (getvariable('source_domain'), getvariable('target_domain'))
 ),

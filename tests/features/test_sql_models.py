@@ -7,7 +7,8 @@ import pyarrow as pa
 import pytest
 
 from crossrec.features.build import default_sql_dir, run_model, run_variables, set_variables
-from crossrec.schemas import INTERACTIONS
+from crossrec.features.incremental import landing_partitions, refresh
+from crossrec.schemas import INTERACTIONS, ITEMS
 from crossrec.storage import partition_dir, write_parquet_atomic
 from tests.conftest import RUN_DATE, tiny_settings
 
@@ -54,6 +55,9 @@ def test_stg_interactions_dedupes_filters_domain_and_future_partitions(tmp_path,
     land(data_dir, date(2026, 11, 21), "a", rows([("u1", "sport:1", "sport", ts(18)),
                                                   ("u3", "cloth:2", "cloth", ts(20))]))
     land(data_dir, date(2026, 11, 23), "a", rows([("u9", "cloth:9", "cloth", ts(22))]))
+    refresh(con, SQL / "staging" / "stg_landed.sql", landing_partitions(data_dir / "landing"),
+            "ingest_date")
+    assert con.execute("SELECT count(*) FROM stg_landed").fetchall() == [(6,)]  # all, as landed
     run_model(con, SQL / "staging" / "stg_interactions.sql")
     got = con.execute("SELECT user_id, item_id, event_ts, ingest_date FROM stg_interactions "
                       "ORDER BY ALL").fetchall()
@@ -73,8 +77,12 @@ def test_int_user_domains_counts_and_overlap(con):
 
 
 def test_int_item_stats_popularity_rank(con):
-    load_stg(con, [("a", "cloth:1", "cloth", ts(1)), ("b", "cloth:1", "cloth", ts(3)),
-                   ("a", "cloth:2", "cloth", ts(2)), ("a", "sport:1", "sport", ts(1))])
+    load_marts(con, [("a", "cloth:1", "cloth", ts(1), "train"),
+                     ("b", "cloth:1", "cloth", ts(3), "train"),
+                     ("a", "cloth:2", "cloth", ts(2), "train"),
+                     ("c", "cloth:2", "cloth", ts(4), "warm_test"),  # truth: never counted
+                     ("d", "cloth:3", "cloth", ts(4), "cold_test"),
+                     ("a", "sport:1", "sport", ts(1), "train")])
     run_model(con, SQL / "intermediate" / "int_item_stats.sql")
     got = con.execute("SELECT item_id, n_users, last_event_ts, popularity_rank "
                       "FROM int_item_stats ORDER BY item_id").fetchall()
@@ -123,3 +131,191 @@ def test_mart_interactions_roles(con):
                         "USING (user_id) WHERE m.role = 'train' AND m.domain = 'cloth' "
                         "AND s.user_split <> 'train'").fetchall()[0][0]
     assert leaks == 0
+
+
+# --- items, histories, sequences, item features -------------------------------------------------
+
+def land_items(data_dir, ingest_date, name, data):
+    """An items landing partition; ``data`` rows are (item_id, domain, title, categories)."""
+    table = pa.table({"item_id": [d[0] for d in data], "domain": [d[1] for d in data],
+                      "title": [d[2] for d in data], "categories": [d[3] for d in data],
+                      "price": [1.5] * len(data), "brand": ["acme"] * len(data),
+                      "source": [name] * len(data)}, schema=ITEMS)
+    folder = partition_dir(data_dir / "landing", "ingest_date", ingest_date) / "items"
+    write_parquet_atomic(table, folder / f"{name}.parquet")
+
+
+def test_stg_items_latest_ingest_wins_in_scope_domains_only(tmp_path, con):
+    land_items(tmp_path, date(2026, 11, 20), "a", [("cloth:1", "cloth", "old", ["top", "shirt"]),
+                                                   ("sport:1", "sport", "ball", None),
+                                                   ("books:1", "books", "novel", ["fiction"])])
+    land_items(tmp_path, date(2026, 11, 21), "a", [("cloth:1", "cloth", "new", ["top"])])
+    land_items(tmp_path, date(2026, 11, 21), "b", [("cloth:2", "cloth", None, None)])
+    land_items(tmp_path, date(2026, 11, 23), "a", [("cloth:1", "cloth", "future", None)])
+    set_variables(con, run_variables(tiny_settings(tmp_path), RUN_DATE))  # now sees the files
+    assert run_model(con, SQL / "staging" / "stg_items.sql") == 3
+    got = con.execute("SELECT item_id, domain, title, categories, price, brand, source, "
+                      "ingest_date FROM stg_items ORDER BY item_id").fetchall()
+    assert got == [
+        ("cloth:1", "cloth", "new", ["top"], 1.5, "acme", "a", date(2026, 11, 21)),
+        ("cloth:2", "cloth", None, None, 1.5, "acme", "b", date(2026, 11, 21)),
+        ("sport:1", "sport", "ball", None, 1.5, "acme", "a", date(2026, 11, 20)),
+    ]  # books is out of scope; the 2026-11-23 partition is after the run date
+
+
+def test_stg_items_without_any_items_files_is_empty_and_typed(tmp_path, con):
+    # Interactions landed, but no items/ folder anywhere: the placeholder file is read instead.
+    land(tmp_path, RUN_DATE, "a", pa.table(
+        {"user_id": ["u"], "item_id": ["cloth:1"], "domain": ["cloth"], "event_ts": [ts(1)],
+         "rating": [None], "source": ["t"]}, schema=INTERACTIONS))
+    variables = run_variables(tiny_settings(tmp_path), RUN_DATE)
+    assert variables["items_files"] == [str(tmp_path / "tmp" / "empty-items.parquet")]
+    set_variables(con, variables)
+    assert run_model(con, SQL / "staging" / "stg_items.sql") == 0
+    types = con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                        "WHERE table_name = 'stg_items' ORDER BY ordinal_position").fetchall()
+    assert types == [("item_id", "VARCHAR"), ("domain", "VARCHAR"), ("title", "VARCHAR"),
+                     ("categories", "VARCHAR[]"), ("price", "FLOAT"), ("brand", "VARCHAR"),
+                     ("source", "VARCHAR"), ("ingest_date", "DATE")]
+
+
+def test_empty_items_placeholder_matches_items_schema(tmp_path):
+    import pyarrow.parquet as pq
+
+    (path,) = run_variables(tiny_settings(tmp_path), RUN_DATE)["items_files"]
+    placeholder = pq.read_table(path)
+    assert placeholder.num_rows == 0 and placeholder.schema.equals(ITEMS)
+
+
+def test_int_item_stats_recency_window(con):
+    # RUN_DATE is 2026-11-22: the window is [11-16 00:00 UTC, 11-23 00:00 UTC).
+    load_marts(con, [(u, i, d, t, "train") for u, i, d, t in [
+        ("a", "cloth:1", "cloth", ts(15, 23)), ("b", "cloth:1", "cloth", ts(16)),
+        ("c", "cloth:1", "cloth", ts(22, 23)), ("a", "cloth:2", "cloth", ts(23)),
+        ("a", "sport:1", "sport", ts(1))]])
+    run_model(con, SQL / "intermediate" / "int_item_stats.sql")
+    got = con.execute("SELECT item_id, domain, n_users, last_event_ts, popularity_rank, n_last_7d "
+                      "FROM int_item_stats ORDER BY item_id").fetchall()
+    assert got == [("cloth:1", "cloth", 3, ts(22, 23), 1, 2),
+                   ("cloth:2", "cloth", 1, ts(23), 2, 0),
+                   ("sport:1", "sport", 1, ts(1), 1, 0)]
+
+
+def load_marts(con, rows):
+    """mart_interactions from (user, item, domain, event_ts, role) rows."""
+    con.execute("CREATE TABLE mart_interactions (user_id VARCHAR, item_id VARCHAR, "
+                "domain VARCHAR, event_ts TIMESTAMPTZ, role VARCHAR)")
+    con.executemany("INSERT INTO mart_interactions VALUES (?, ?, ?, ?, ?)", rows)
+
+
+def test_int_user_histories_last_n_train_items_newest_first(con):
+    con.execute("SET VARIABLE history_len = ?", [2])
+    load_marts(con, [
+        ("a", "sport:1", "sport", ts(1), "train"), ("a", "sport:2", "sport", ts(3), "train"),
+        ("a", "sport:3", "sport", ts(2), "train"), ("a", "sport:4", "sport", ts(3), "train"),
+        ("a", "cloth:1", "cloth", ts(1), "train"), ("a", "cloth:2", "cloth", ts(5), "warm_test"),
+        ("b", "sport:1", "sport", ts(4), "train"), ("b", "cloth:1", "cloth", ts(6), "cold_test"),
+        ("c", "cloth:2", "cloth", ts(7), "cold_val")])
+    assert run_model(con, SQL / "intermediate" / "int_user_histories.sql") == 3
+    got = con.execute("SELECT * FROM int_user_histories ORDER BY ALL").fetchall()
+    assert got == [
+        ("a", "cloth", ["cloth:1"], 1, ts(1)),  # the warm_test item stays out
+        ("a", "sport", ["sport:2", "sport:4"], 4, ts(3)),  # newest 2 of 4; tie by item_id
+        ("b", "sport", ["sport:1"], 1, ts(4)),  # cold target rows never enter a history
+    ]  # c has no training row at all
+
+
+def test_mart_user_sequences_one_row_per_user_with_empty_lists(con):
+    con.execute("CREATE TABLE int_user_histories (user_id VARCHAR, domain VARCHAR, "
+                "history VARCHAR[], n_items BIGINT, last_event_ts TIMESTAMPTZ)")
+    con.executemany("INSERT INTO int_user_histories VALUES (?, ?, ?, ?, ?)", [
+        ("a", "sport", ["sport:2", "sport:1"], 2, ts(2)), ("a", "cloth", ["cloth:1"], 1, ts(1)),
+        ("b", "sport", ["sport:1"], 1, ts(4)), ("d", "cloth", ["cloth:3"], 1, ts(4))])
+    con.execute("CREATE TABLE mart_eval_split (user_id VARCHAR, split_seed BIGINT, "
+                "user_split VARCHAR)")
+    con.executemany("INSERT INTO mart_eval_split VALUES (?, 42, ?)",
+                    [("a", "train"), ("b", "cold_test"), ("c", "cold_val"), ("d", "train")])
+    assert run_model(con, SQL / "marts" / "mart_user_sequences.sql") == 4
+    assert con.execute("SELECT * FROM mart_user_sequences ORDER BY user_id").fetchall() == [
+        ("a", "train", ["sport:2", "sport:1"], ["cloth:1"]),
+        ("b", "cold_test", ["sport:1"], []),
+        ("c", "cold_val", [], []),
+        ("d", "train", [], ["cloth:3"]),
+    ]
+
+
+def test_mart_item_features_train_rows_only_with_attributes(con):
+    load_marts(con, [
+        ("a", "cloth:1", "cloth", ts(10), "train"), ("b", "cloth:1", "cloth", ts(20), "train"),
+        ("a", "cloth:2", "cloth", ts(21), "train"), ("c", "cloth:2", "cloth", ts(21), "warm_test"),
+        ("d", "cloth:2", "cloth", ts(21), "cold_test"), ("d", "cloth:3", "cloth", ts(21),
+                                                         "cold_val"),
+        ("a", "sport:1", "sport", ts(16), "train")])
+    con.execute("CREATE TABLE stg_items (item_id VARCHAR, domain VARCHAR, title VARCHAR, "
+                "categories VARCHAR[], price FLOAT, brand VARCHAR, source VARCHAR, "
+                "ingest_date DATE)")
+    con.executemany("INSERT INTO stg_items VALUES (?, ?, ?, ?, ?, ?, 's', ?)", [
+        ("cloth:1", "cloth", "shirt", ["top", "shirt"], 9.5, "acme", RUN_DATE),
+        ("sport:1", "sport", None, [], None, None, RUN_DATE),
+        ("cloth:3", "cloth", "sock", ["feet"], 1.0, "x", RUN_DATE)])
+    run_model(con, SQL / "intermediate" / "int_item_stats.sql")
+    assert run_model(con, SQL / "marts" / "mart_item_features.sql") == 3
+    got = con.execute("SELECT * FROM mart_item_features ORDER BY item_id").fetchall()
+    assert got == [
+        # cloth:1 has 2 training users, cloth:2 only 1: its test rows do not count
+        ("cloth:1", "cloth", 2, 1, ts(20), 1, "shirt", "top", 9.5, "acme"),
+        ("cloth:2", "cloth", 1, 2, ts(21), 1, None, None, None, None),  # no attributes landed
+        ("sport:1", "sport", 1, 1, ts(16), 1, None, None, None, None),
+    ]  # cloth:3 is only evaluation truth: not an item seen in training
+
+
+def split_of(tmp_path, seed, n_users=2000):
+    """mart_eval_split on its own fresh connection, as {user_id: user_split}."""
+    c = duckdb.connect()
+    set_variables(c, run_variables(tiny_settings(tmp_path, split={"seed": seed}), RUN_DATE))
+    rows = []
+    for u in range(n_users):
+        rows += [(f"u{u}", "sport:1", "sport", ts(1)), (f"u{u}", "cloth:1", "cloth", ts(1))]
+    rows += [(f"s{u}", "sport:1", "sport", ts(1)) for u in range(100)]  # not overlapping
+    load_stg(c, rows)
+    for m in ("intermediate/int_user_domains", "marts/mart_eval_split"):
+        run_model(c, SQL / f"{m}.sql")
+    got = c.execute("SELECT user_id, user_split, split_seed FROM mart_eval_split").fetchall()
+    c.close()
+    assert {r[2] for r in got} == {seed}
+    return {r[0]: r[1] for r in got}
+
+
+def test_eval_split_is_a_function_of_the_seed(tmp_path):
+    frac = tiny_settings(tmp_path).split.cold_test_frac
+    first, again, other = split_of(tmp_path, 11), split_of(tmp_path, 11), split_of(tmp_path, 12)
+    assert first == again  # same seed, separate builds: the same split, user for user
+    moved = sum(first[u] != other[u] for u in first)
+    assert moved > 200  # a different seed redraws the split, not just a user or two
+    for split in (first, other):
+        overlap = [s for u, s in split.items() if u.startswith("u")]
+        assert abs(overlap.count("cold_test") / len(overlap) - frac) < 0.03
+        assert {s for u, s in split.items() if u.startswith("s")} == {"train"}
+
+
+def test_build_features_without_items_exports_new_marts(tmp_path):
+    from crossrec.features.build import MODELS, build_features
+
+    data = [(f"u{u}", f"{d}:{i}", d, ts(10 + i)) for u in range(6) for d in ("sport", "cloth")
+            for i in range(3)]
+    land(tmp_path, RUN_DATE, "a", pa.table(
+        {"user_id": [r[0] for r in data], "item_id": [r[1] for r in data],
+         "domain": [r[2] for r in data], "event_ts": [r[3] for r in data],
+         "rating": [None] * len(data), "source": ["t"] * len(data)}, schema=INTERACTIONS))
+    built = build_features(tiny_settings(tmp_path), RUN_DATE)
+    assert set(built.row_counts) == {m.split("/")[1] for m in MODELS}
+    assert built.row_counts["stg_items"] == 0
+    assert set(built.exports) == {"mart_eval_split", "mart_interactions", "mart_user_sequences",
+                                  "mart_item_features"}
+    with duckdb.connect() as c:
+        users = c.execute("SELECT count(*), min(len(source_history)) FROM read_parquet(?)",
+                          [str(built.exports["mart_user_sequences"])]).fetchall()
+        items = c.execute("SELECT count(*), count(title) FROM read_parquet(?)",
+                          [str(built.exports["mart_item_features"])]).fetchall()
+    # cloth:2 is every user's newest target item: held out (warm_test or cold), never trained on
+    assert users == [(6, 3)] and items == [(5, 0)]
