@@ -19,7 +19,7 @@ import duckdb
 from crossrec.config import Settings
 from crossrec.features.contracts import Contract, load_contract
 from crossrec.features.incremental import Refresh, landing_partitions, refresh
-from crossrec.schemas import ITEMS
+from crossrec.schemas import CLICKS, ITEMS
 from crossrec.sqlvars import quote_ident, set_variables
 from crossrec.storage import partition_dir, write_batches_atomic, write_parquet_atomic
 
@@ -30,6 +30,7 @@ MODELS: tuple[str, ...] = (
     "staging/stg_landed",
     "staging/stg_interactions",
     "staging/stg_items",
+    "staging/stg_clicks",
     "intermediate/int_user_domains",
     "marts/mart_eval_split",
     "marts/mart_interactions",
@@ -40,10 +41,11 @@ MODELS: tuple[str, ...] = (
 )
 
 EXPORT_BATCH = 256_000  # rows per batch streamed from DuckDB into a mart's Parquet export
-EMPTY_ITEMS_FILE = "tmp/empty-items.parquet"
-"""Zero-row Parquet file with the ``ITEMS`` schema (under the data folder, written on demand):
-what ``stg_items`` reads when no items file has landed (``read_parquet`` rejects an empty list).
-"""
+# What a staging model reads when nothing has landed yet: read_parquet rejects an empty list,
+# so the file list falls back to a zero-row file of the right schema (written on demand).
+PLACEHOLDERS = {"items": ("tmp/empty-items.parquet", ITEMS),
+                "clicks": ("tmp/empty-clicks.parquet", CLICKS)}
+
 
 def default_sql_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "sql"
@@ -57,16 +59,16 @@ def warehouse_path(settings: Settings) -> Path:
     return settings.data_dir / "warehouse.duckdb"
 
 
-def items_files(settings: Settings) -> list[str]:
-    """Every landed items file (all ingest dates; ``stg_items`` keeps those up to the run date),
-    or only the empty placeholder when none exists, so ``stg_items`` always has a file to bind.
-    """
-    landed = sorted((settings.data_dir / "landing").glob("ingest_date=*/items/*.parquet"))
-    if landed:
-        return [str(f) for f in landed]
-    empty = settings.data_dir / EMPTY_ITEMS_FILE
+def files_or_placeholder(settings: Settings, pattern: str, kind: str) -> list[str]:
+    """Every file under the data folder matching ``pattern`` (all partitions; the models keep
+    those up to the run date), or only the empty placeholder of ``kind`` when none exists."""
+    found = sorted(settings.data_dir.glob(pattern))
+    if found:
+        return [str(f) for f in found]
+    name, schema = PLACEHOLDERS[kind]
+    empty = settings.data_dir / name
     if not empty.exists():
-        write_parquet_atomic(ITEMS.empty_table(), empty)
+        write_parquet_atomic(schema.empty_table(), empty)
     return [str(empty)]
 
 
@@ -74,7 +76,10 @@ def run_variables(settings: Settings, run_date: date) -> dict[str, object]:
     """Everything a model or contract may refer to (``getvariable`` / ``$name``)."""
     return {
         "run_date": run_date,
-        "items_files": items_files(settings),
+        "items_files": files_or_placeholder(settings, "landing/ingest_date=*/items/*.parquet",
+                                            "items"),
+        "clicks_files": files_or_placeholder(settings, "lake/clicks/event_date=*/*.parquet",
+                                             "clicks"),
         "history_len": settings.model.max_history,
         "source_domain": settings.domains.source,
         "target_domain": settings.domains.target,

@@ -319,3 +319,38 @@ def test_build_features_without_items_exports_new_marts(tmp_path):
                           [str(built.exports["mart_item_features"])]).fetchall()
     # cloth:2 is every user's newest target item: held out (warm_test or cold), never trained on
     assert users == [(6, 3)] and items == [(5, 0)]
+
+
+def test_stg_clicks_dedupes_events_and_keeps_partitions_up_to_run_date(tmp_path, con):
+    from crossrec.schemas import CLICKS
+
+    def events(rows):
+        return pa.table({
+            "event_id": [r[0] for r in rows], "event_ts": [r[1] for r in rows],
+            "user_id": ["u1"] * len(rows), "item_id": ["cloth:1"] * len(rows),
+            "event_type": [r[2] for r in rows], "rec_run_date": [date(2026, 11, 19)] * len(rows),
+            "rank": [1] * len(rows), "model_version": ["m"] * len(rows)}, schema=CLICKS)
+
+    lake = tmp_path / "lake" / "clicks"
+    write_parquet_atomic(events([("e1", ts(20), "impression"), ("e2", ts(20, 1), "click")]),
+                         lake / "event_date=2026-11-20" / "a.parquet")
+    # e2 delivered again the next day; e3 is a late event in its own date; e9 is after run date
+    write_parquet_atomic(events([("e2", ts(20, 1), "click"), ("e3", ts(21), "purchase")]),
+                         lake / "event_date=2026-11-21" / "b.parquet")
+    write_parquet_atomic(events([("e9", ts(23), "click")]),
+                         lake / "event_date=2026-11-23" / "c.parquet")
+    set_variables(con, run_variables(tiny_settings(tmp_path), RUN_DATE))
+    assert run_model(con, SQL / "staging" / "stg_clicks.sql") == 3
+    got = con.execute("SELECT event_id, event_type, event_date FROM stg_clicks "
+                      "ORDER BY event_id").fetchall()
+    assert got == [("e1", "impression", date(2026, 11, 20)),
+                   ("e2", "click", date(2026, 11, 20)),  # its first delivery
+                   ("e3", "purchase", date(2026, 11, 21))]
+
+
+def test_stg_clicks_is_empty_and_typed_before_any_click_log(tmp_path, con):
+    set_variables(con, run_variables(tiny_settings(tmp_path), RUN_DATE))
+    assert run_model(con, SQL / "staging" / "stg_clicks.sql") == 0
+    types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                             "WHERE table_name = 'stg_clicks'").fetchall())
+    assert types["rank"] == "SMALLINT" and types["event_date"] == "DATE"
