@@ -99,6 +99,9 @@ class TrainConfig(StrictModel):
     cold_dropout: float = Field(0.5, ge=0.0, le=1.0)
     """During fine-tuning, the share of examples whose target history is hidden so the model
     learns to recommend from source history alone (the cold-start case)."""
+    negatives: int = Field(2048, ge=0)
+    """Sampled softmax: catalogues larger than this train against this many uniformly drawn
+    negatives per batch instead of every item (0 = always the full softmax)."""
     patience: int = Field(3, ge=1)
     """Epochs without cold-validation NDCG@10 improvement before stopping."""
 

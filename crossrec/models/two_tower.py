@@ -95,5 +95,14 @@ class TwoTower(nn.Module):
         vecs, bias = self.item_tower.catalogue(*self.domain_range(domain))
         return user_vectors @ vecs.T + bias
 
+    def item_logits(self, user_vectors: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Scores of the given global item indices: ``items`` is (k,) shared by every user
+        (-> (n, k)) or (n, k) per user (-> (n, k))."""
+        vecs = self.item_tower.embedding(items)
+        bias = self.item_tower.bias(items).squeeze(-1)
+        if items.dim() == 1:
+            return user_vectors @ vecs.T + bias
+        return (vecs @ user_vectors.unsqueeze(-1)).squeeze(-1) + bias
+
     def forward(self, history: torch.Tensor, domain: str) -> torch.Tensor:
         return self.logits(self.encode_users(history), domain)

@@ -30,6 +30,15 @@ def seed_everything(seed: int, threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def adam(params: list[torch.nn.Parameter], lr: float, weight_decay: float) -> torch.optim.Adam:
+    """Fused Adam where this torch supports it: one kernel over all parameters instead of a
+    loop of small ops, which makes the dense embedding-table updates 2-3x cheaper on CPU."""
+    try:
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, TypeError):  # an older torch without fused Adam for this device
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+
 class StageTrainer:
     """Base of the pretrain / adapt / finetune trainers (each adds ``train_epoch``)."""
 
@@ -40,8 +49,7 @@ class StageTrainer:
         self.device = resolve_device(run.device)
         self.model = model.to(self.device)
         self.data, self.cfg, self.model_cfg, self.run = data, train, model_cfg, run
-        self.optimizer = torch.optim.Adam(list(params), lr=train.lr,
-                                          weight_decay=train.weight_decay)
+        self.optimizer = adam(list(params), train.lr, train.weight_decay)
         self.rng = np.random.default_rng(run.seed)
 
     def autocast(self):
@@ -62,10 +70,24 @@ class StageTrainer:
                 bar.advance(task)
 
     def rec_loss(self, user_vectors: torch.Tensor, domain: str, items: np.ndarray) -> torch.Tensor:
-        """Full softmax over the domain's catalogue (catalogues here are small enough)."""
-        start, _ = self.model.domain_range(domain)
-        target = torch.from_numpy(items - start).to(self.device)
-        return F.cross_entropy(self.model.logits(user_vectors, domain).float(), target)
+        """Softmax cross-entropy of each example's positive against the domain's catalogue:
+        the full catalogue when it has at most ``train.negatives`` items, else the positive
+        against ``train.negatives`` items drawn uniformly and shared by the batch (a uniform
+        proposal needs no logQ correction; a negative that equals the positive is masked)."""
+        start, stop = self.model.domain_range(domain)
+        k = self.cfg.negatives
+        if k == 0 or stop - start <= k:
+            target = torch.from_numpy(items - start).to(self.device)
+            return F.cross_entropy(self.model.logits(user_vectors, domain).float(), target)
+        pos = torch.from_numpy(items).to(self.device)
+        neg = torch.from_numpy(self.rng.integers(start, stop, size=k)).to(self.device)
+        logits = torch.cat([self.model.item_logits(user_vectors, pos[:, None]),
+                            self.model.item_logits(user_vectors, neg)], dim=1).float()
+        accidental = torch.cat([torch.zeros_like(pos[:, None], dtype=torch.bool),
+                                neg[None, :] == pos[:, None]], dim=1)
+        logits = logits.masked_fill(accidental, float("-inf"))
+        target = torch.zeros(len(pos), dtype=torch.long, device=self.device)
+        return F.cross_entropy(logits, target)
 
     def step(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)

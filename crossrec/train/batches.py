@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from crossrec.models.two_tower import PAD
-from crossrec.train.data import DomainData
+from crossrec.train.data import DomainData, trim_padding
 
 
 def positives(data: DomainData, domain: str, min_items: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -28,19 +28,17 @@ def histories(data: DomainData, users: np.ndarray, held_out: np.ndarray,
     """Padded training histories over ``domains`` with each example's positive removed.
 
     ``hide[d][i]`` True drops domain ``d`` from example ``i`` (e.g. the target history, to
-    train the cold-start case).
+    train the cold-start case). Vectorised: the last ``max_len + 1`` items of each user come
+    from a precomputed matrix; the positive becomes padding, and where it was not among them
+    the oldest of the ``max_len + 1`` is dropped, so each domain keeps at most ``max_len``.
     """
-    rows = []
-    for i, (u, p) in enumerate(zip(users, held_out, strict=True)):
-        parts = []
-        for d in domains:
-            if hide is not None and d in hide and hide[d][i]:
-                continue
-            h = data.train_hist[d][u]
-            parts.append(h[h != p][-max_len:])
-        rows.append(np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64))
-    width = max(1, max(len(r) for r in rows))
-    out = np.full((len(rows), width), PAD, dtype=np.int64)
-    for i, r in enumerate(rows):
-        out[i, : len(r)] = r
-    return torch.from_numpy(out)
+    parts = []
+    for d in domains:
+        rows = data.recent(d, max_len + 1)[users]
+        hit = rows == held_out[:, None]
+        rows[hit] = PAD
+        rows[~hit.any(axis=1), 0] = PAD
+        if hide is not None and d in hide:
+            rows[hide[d]] = PAD
+        parts.append(rows)
+    return torch.from_numpy(trim_padding(np.concatenate(parts, axis=1)))

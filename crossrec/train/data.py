@@ -7,7 +7,7 @@ recommended and are ignored when they appear in a history.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -72,17 +72,45 @@ class DomainData:
     """Per role: user index -> number of held-out items, including ones not in the vocabulary."""
     user_role: np.ndarray
     """Split of each user: train, cold_val or cold_test."""
+    _recent: dict[tuple[str, str, int], np.ndarray] = field(default_factory=dict, repr=False)
+
+    def recent(self, domain: str, width: int, which: str = "train") -> np.ndarray:
+        """(n_users, width) matrix of each user's last ``width`` items in ``domain``, oldest
+        first, right-aligned (PAD on the left); built once per (domain, width), vectorised."""
+        key = (which, domain, width)
+        if key not in self._recent:
+            hist = (self.train_hist if which == "train" else self.all_hist)[domain]
+            self._recent[key] = recent_matrix(hist, width)
+        return self._recent[key]
 
     def history_tensor(self, users: np.ndarray, domains: tuple[str, ...], max_len: int,
                        which: str = "train") -> torch.Tensor:
         """Padded (n, len) history of the most recent ``max_len`` items per domain."""
-        source = self.train_hist if which == "train" else self.all_hist
-        rows = [np.concatenate([source[d][u][-max_len:] for d in domains]) for u in users]
-        width = max(1, max((len(r) for r in rows), default=1))
-        out = np.full((len(rows), width), PAD, dtype=np.int64)
-        for i, r in enumerate(rows):
-            out[i, : len(r)] = r
-        return torch.from_numpy(out)
+        parts = [self.recent(d, max_len, which)[users] for d in domains]
+        return torch.from_numpy(trim_padding(np.concatenate(parts, axis=1)))
+
+
+def recent_matrix(hist: list[np.ndarray], width: int) -> np.ndarray:
+    """Right-aligned last ``width`` items of each list, PAD-filled, without a per-user loop."""
+    out = np.full((len(hist), width), PAD, dtype=np.int64)
+    lengths = np.fromiter((len(h) for h in hist), dtype=np.int64, count=len(hist))
+    if not lengths.sum():
+        return out
+    flat = np.concatenate(hist).astype(np.int64)
+    user = np.repeat(np.arange(len(hist)), lengths)
+    ends = np.cumsum(lengths)
+    from_end = ends[user] - 1 - np.arange(len(flat))  # 0 = the user's newest item
+    keep = from_end < width
+    out[user[keep], width - 1 - from_end[keep]] = flat[keep]
+    return out
+
+
+def trim_padding(matrix: np.ndarray) -> np.ndarray:
+    """Drop columns that are padding for every row (at least one column stays)."""
+    used = (matrix != PAD).any(axis=0)
+    if used.all():
+        return matrix
+    return matrix[:, used] if used.any() else matrix[:, :1]
 
 
 def _per_user(frame: pl.DataFrame, users: dict[str, int], n_users: int) -> list[np.ndarray]:
