@@ -75,8 +75,9 @@ class ModelConfig(StrictModel):
     """Embedding and user-vector dimension."""
     max_history: int = Field(50, ge=1)
     """Most recent items per domain fed to the user tower."""
-    pooling: Literal["attention", "mean"] = "attention"
-    """How the user tower pools its history."""
+    pooling: Literal["attention", "mean", "gru"] = "attention"
+    """How the user tower pools its history: attention weights, a plain mean, or a GRU read
+    in time order (source history, then target history)."""
     discriminator_hidden: int = Field(64, ge=4)
     """Hidden width of the domain discriminator."""
 

@@ -14,6 +14,7 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
 
 PAD = 0  # item index 0 is padding in every history
 
@@ -30,12 +31,17 @@ class TwoTowerConfig(BaseModel):
     """Per domain, the [start, stop) range of its item indices."""
     dim: int = 64
     """Embedding and user-vector dimension."""
-    pooling: Literal["attention", "mean"] = "attention"
+    pooling: Literal["attention", "mean", "gru"] = "attention"
     """How the user tower pools its history."""
 
 
 class UserTower(nn.Module):
-    """History of item indices -> user vector (attention or mean pooling + residual MLP)."""
+    """History of item indices -> user vector (attention, mean or GRU pooling + residual MLP).
+
+    Padding may sit anywhere in a row (histories are right-aligned per domain and the
+    training positive is blanked out); every pooling ignores it. The GRU reads a row's items
+    in order (source history, then target history, oldest first) and ends on the newest.
+    """
 
     def __init__(self, n_items: int, dim: int, pooling: str):
         super().__init__()
@@ -46,10 +52,15 @@ class UserTower(nn.Module):
         self.head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(),
                                   nn.Linear(dim, dim))
         nn.init.normal_(self.item_embedding.weight, std=0.05)
+        if pooling == "gru":  # only then: attention/mean checkpoints keep their exact weights
+            self.gru = nn.GRU(dim, dim, batch_first=True)
 
     def forward(self, history: torch.Tensor) -> torch.Tensor:
         mask = history != PAD
         h = self.item_embedding(history)
+        if self.pooling == "gru":
+            pooled = self._gru(h, mask)
+            return pooled + self.head(pooled)
         if self.pooling == "attention":
             logits = torch.tanh(self.attn_key(h)) @ self.attn_query
             logits = logits.masked_fill(~mask, -1e9)
@@ -60,6 +71,16 @@ class UserTower(nn.Module):
         weights = weights / weights.sum(dim=-1, keepdim=True).clamp_min(1e-9)
         pooled = (weights.unsqueeze(-1) * h).sum(dim=1)
         return pooled + self.head(pooled)
+
+    def _gru(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # move padding behind the items (stable: item order kept), then run only real steps
+        order = torch.argsort((~mask).to(torch.int8), dim=1, stable=True)
+        h = h.gather(1, order.unsqueeze(-1).expand_as(h))
+        lengths = mask.sum(dim=1)
+        packed = pack_padded_sequence(h, lengths.clamp_min(1).cpu(), batch_first=True,
+                                      enforce_sorted=False)
+        _, last = self.gru(packed)
+        return last[-1] * (lengths > 0).unsqueeze(-1).to(last.dtype)  # empty history -> 0
 
 
 class ItemTower(nn.Module):

@@ -16,6 +16,7 @@ import torch
 from crossrec import __version__
 from crossrec.config import Settings
 from crossrec.evaluate.protocol import evaluate
+from crossrec.features.incremental import landing_partitions
 from crossrec.models.two_tower import TwoTower, TwoTowerConfig
 from crossrec.score.recommender import ModelRecommender
 from crossrec.train.adapt import AdaptTrainer
@@ -76,6 +77,8 @@ def run_stage(stage: Stage, settings: Settings, marts: MartPaths, run_date: date
                "history": result.history}
     lineage = {"run_date": run_date, "stage": stage, "init": init,
                "marts": [marts.interactions, marts.eval_split],
+               "ingest_dates": [d for d in landing_partitions(settings.data_dir / "landing")
+                                if d <= run_date],
                "split_seed": settings.split.seed, "code_version": __version__,
                "torch": torch.__version__, "device": device}
     return save_model(out_root, model, data.vocab, run_date, metrics, lineage)

@@ -63,6 +63,8 @@ def test_records_metrics_for_model_and_popularity(run):
     for r in metrics["rows"]:
         assert r["users"] > 0 and 0.0 <= r["ndcg@10"] <= 1.0
     assert metrics["model_version"] in first["model"]
+    lineage = json.loads(open(f"{first['model']}/lineage.json").read())
+    assert lineage["ingest_dates"] == ["2026-11-22"] and lineage["split_seed"] == 42
     assert "| crossrec | cold_test |" in open(first["report"]).read()
 
 

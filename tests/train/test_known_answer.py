@@ -81,3 +81,16 @@ def test_checkpoint_roundtrip_is_exact_and_content_addressed(checkerboard, tmp_p
     # same seed, same data, same code -> same weights -> the same immutable version
     rerun = run_stage("pretrain", settings, marts, RUN_DATE, None, pre.parent)
     assert rerun == pre
+
+
+def test_gru_user_tower_learns_the_checkerboard_too(checkerboard, tmp_path):
+    _, marts, *_ = checkerboard
+    settings = tiny_settings(tmp_path / "data", train={"lr": 0.01, "batch_size": 64},
+                             model={"pooling": "gru"})
+    pre = run_stage("pretrain", settings, marts, RUN_DATE, None, tmp_path / "pre")
+    ada = run_stage("adapt", settings, marts, RUN_DATE, pre, tmp_path / "adapt")
+    final = run_stage("finetune", settings, marts, RUN_DATE, ada, tmp_path / "models")
+    model, _ = load_model(final)
+    assert model.config.pooling == "gru"  # the checkpoint rebuilds the GRU tower
+    rec = ModelRecommender(model, marts.load(settings), settings.model.max_history)
+    assert evaluate(rec, "cold_test")["hr@10"] >= 0.9
