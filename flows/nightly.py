@@ -3,6 +3,7 @@ evaluate -> score -> publish. Each task calls library code and passes paths onwa
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -26,7 +27,8 @@ from crossrec.score.recommender import ModelRecommender
 from crossrec.storage import swap_into_place
 from crossrec.train.checkpoint import load_model
 from crossrec.train.stages import MartPaths, run_stage
-from crossrec.validate.gate import validate_warehouse
+from crossrec.validate.docs import failure_rows, summary_markdown
+from crossrec.validate.gate import report_path, validate_warehouse
 
 # Everything here writes state, so Prefect's input caching must never skip a task.
 stage = dict(cache_policy=NO_CACHE)
@@ -49,8 +51,8 @@ def download_task(settings: Settings, url: str, sha256: str | None) -> Path:
 
 
 @task(name="collect", **stage)
-def collect_task(settings: Settings, run_date: date) -> dict:
-    summary = collect(settings, run_date)
+def collect_task(settings: Settings, run_date: date, fetched: dict[str, Path]) -> dict:
+    summary = collect(settings, run_date, fetched)
     t = summary["totals"]
     get_run_logger().info("landed %s of %s rows read (%s quarantined, %s filtered) -> %s",
                           t.get("landed", 0), t.get("read", 0), t.get("quarantined", 0),
@@ -60,13 +62,14 @@ def collect_task(settings: Settings, run_date: date) -> dict:
     return summary
 
 
-def download_all(settings: Settings) -> list[Path]:
-    """Fetch every remote input first, each a task with retries and exponential back-off."""
+def download_all(settings: Settings) -> dict[str, Path]:
+    """Fetch every remote input first, each a task with retries and exponential back-off;
+    returns URL -> cached file."""
     c = settings.collect
     delays = [c.retry_delay_s * 2**i for i in range(c.download_retries)]
     fetcher = download_task.with_options(retries=c.download_retries,
                                          retry_delay_seconds=delays or 0)
-    return [fetcher(settings, url, sha) for url, sha in remote_inputs(settings)]
+    return {url: fetcher(settings, url, sha) for url, sha in remote_inputs(settings)}
 
 
 @task(name="features", **stage)
@@ -83,11 +86,6 @@ def features_task(settings: Settings, run_date: date, full_refresh: bool) -> Fea
 
 @task(name="validate", **stage)
 def validate_task(settings: Settings, run_date: date) -> Path:
-    import json
-
-    from crossrec.validate.docs import failure_rows, summary_markdown
-    from crossrec.validate.gate import report_path
-
     try:
         return validate_warehouse(settings, run_date)
     finally:  # publish the summary whether the gate passed or failed
@@ -151,8 +149,8 @@ def nightly(run_date: date, config_path: str | None = None, data_dir: str | None
     if settings is None:
         settings = load_settings(Path(config_path) if config_path else None, data_dir=data_dir)
     check_sources(settings)
-    download_all(settings)
-    collected = collect_task(settings, run_date)
+    fetched = download_all(settings)
+    collected = collect_task(settings, run_date, fetched)
     build = features_task(settings, run_date, full_refresh)
     validation = validate_task(settings, run_date)
     marts = MartPaths(build.exports["mart_interactions"], build.exports["mart_eval_split"])

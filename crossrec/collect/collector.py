@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -81,22 +81,32 @@ def _pair_urls(base: str, source: str, target: str, file: str) -> list[str]:
     return [f"{base}/{a}_{b}/{file}" for a, b in ((source, target), (target, source))]
 
 
-def _local(settings: Settings, path: str, sha256: str | None) -> Path:
-    if is_url(path):
+Resolve = Callable[[str, str | None], Path]
+
+
+def _resolver(settings: Settings, fetched: dict[str, Path]) -> Resolve:
+    """Path or URL -> local file: a URL the flow's download tasks already fetched is used as
+    is (no second request); any other URL is fetched here."""
+    def local(path: str, sha256: str | None) -> Path:
+        if not is_url(path):
+            return Path(path)
+        if path in fetched:
+            return fetched[path]
         return fetch(path, cache_dir(settings), sha256, settings.collect.download_timeout_s)
-    return Path(path)
+    return local
 
 
-def _disencdr_files(settings: Settings, src: DisenCDRSource) -> dict[str, list[Path]]:
+def _disencdr_files(settings: Settings, src: DisenCDRSource,
+                    local: Resolve) -> dict[str, list[Path]]:
     source, target = settings.domains.source, settings.domains.target
     if not is_url(src.path):
         return disencdr.pair_files(Path(src.path), source, target)
     files: dict[str, list[Path]] = {}
     for domain, other in ((source, target), (target, source)):
         base = f"{src.path.rstrip('/')}/{domain}_{other}"
-        files[domain] = [_local(settings, f"{base}/train.txt", None)]
+        files[domain] = [local(f"{base}/train.txt", None)]
         try:
-            files[domain].append(_local(settings, f"{base}/test_original.txt", None))
+            files[domain].append(local(f"{base}/test_original.txt", None))
         except DownloadError as exc:
             if not exc.permanent:
                 raise  # test_original.txt is optional; a flaky server is not "absent"
@@ -120,7 +130,8 @@ def _counted(batches: Iterator[pa.RecordBatch], log: RowLog, file: str) -> Itera
 
 
 def _read(settings: Settings, src: SourceConfig, ingest_date: date, log: RowLog,
-          batch: LandingBatch, name: str, quarantine: QuarantineLog) -> tuple[Landed, Landed]:
+          batch: LandingBatch, name: str, quarantine: QuarantineLog,
+          local: Resolve) -> tuple[Landed, Landed]:
     rows = settings.collect.rows_per_batch
     items = Landed()
     match src:
@@ -132,20 +143,19 @@ def _read(settings: Settings, src: SourceConfig, ingest_date: date, log: RowLog,
                                 quarantine)
             items = batch.write(name, "items", _with_origin(world.items(), file), quarantine)
         case DisenCDRSource():
-            files = _disencdr_files(settings, src)
+            files = _disencdr_files(settings, src, local)
             inter = batch.write(name, "interactions",
                                 disencdr.read_pair(files, ingest_date, log, rows), quarantine)
         case CsvSource() | JsonlSource() | ParquetSource():
             inter = batch.write(name, "interactions", generic.read(
-                src, _local(settings, src.path, src.sha256), ingest_date, log, rows), quarantine)
+                src, local(src.path, src.sha256), ingest_date, log, rows), quarantine)
         case AmazonSource():
-            path = _local(settings, src.path, src.sha256)
-            domain = src.domain or amazon.domain_from_filename(path.name if not is_url(
-                src.path) else src.path.rsplit("/", 1)[-1])
+            path = local(src.path, src.sha256)
+            domain = src.domain or amazon.domain_from_filename(src.path)
             inter = batch.write(name, "interactions", amazon.read_reviews(
                 src, path, domain, ingest_date, log, rows), quarantine)
             if src.meta_path:
-                meta = _local(settings, src.meta_path, src.meta_sha256)
+                meta = local(src.meta_path, src.meta_sha256)
                 items = batch.write(name, "items",
                                     amazon.read_metadata(meta, domain, log, rows), quarantine)
         case _:  # pragma: no cover - the config union is closed
@@ -179,9 +189,12 @@ def _over_budget(file: str, info: dict, limit: float) -> str | None:
             f"max_bad_ratio {limit:.1%}; reasons: {reasons}{where}")
 
 
-def collect(settings: Settings, ingest_date: date) -> dict:
+def collect(settings: Settings, ingest_date: date,
+            fetched: dict[str, Path] | None = None) -> dict:
     """Land every source for ``ingest_date`` (replacing that date's partition); returns the
-    summary. Raises ``InputDataError`` naming each failing file, after writing the summary."""
+    summary. ``fetched`` maps URLs already downloaded to their files. Raises
+    ``InputDataError`` naming each failing file, after writing the summary."""
+    local = _resolver(settings, fetched or {})
     batch = LandingBatch(settings.data_dir, ingest_date, settings.collect.memory_limit)
     sources: dict[str, dict] = {}
     failures: list[str] = []
@@ -192,7 +205,8 @@ def collect(settings: Settings, ingest_date: date) -> dict:
             log = RowLog(quarantine)
             inter = items = Landed()
             try:
-                inter, items = _read(settings, src, ingest_date, log, batch, name, quarantine)
+                inter, items = _read(settings, src, ingest_date, log, batch, name, quarantine,
+                                     local)
             except InputDataError as exc:
                 failures.append(f"{name}: {exc}")
             finally:

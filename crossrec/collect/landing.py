@@ -26,14 +26,14 @@ import pyarrow.parquet as pq
 
 from crossrec.collect.rows import QuarantineLog
 from crossrec.schemas import INTERACTIONS, ITEMS, ITEMS_STAGED, STAGED
-from crossrec.sqlvars import set_variables
+from crossrec.sqlvars import quote_ident, set_variables
 from crossrec.storage import partition_dir, swap_into_place
 
-# (schema written, staged schema read, de-duplication key, quarantine reason) per table
+# (schema written, staged schema read, de-duplication key columns, quarantine reason) per table
 TABLES = {
-    "interactions": (INTERACTIONS, STAGED, "user_id, item_id, domain, event_ts, rating",
+    "interactions": (INTERACTIONS, STAGED, ("user_id", "item_id", "domain", "event_ts", "rating"),
                      "duplicate row"),
-    "items": (ITEMS, ITEMS_STAGED, "item_id", "duplicate item"),
+    "items": (ITEMS, ITEMS_STAGED, ("item_id",), "duplicate item"),
 }
 ROW_GROUP = 256_000
 
@@ -81,15 +81,17 @@ class LandingBatch:
         raw.unlink()
         return landed
 
-    def _deduplicate(self, raw: Path, out: Path, schema: pa.Schema, key: str, reason: str,
-                     quarantine: QuarantineLog) -> Landed:
+    def _deduplicate(self, raw: Path, out: Path, schema: pa.Schema, key_columns: tuple[str, ...],
+                     reason: str, quarantine: QuarantineLog) -> Landed:
         spill = self.stage / "_spill"
         config = {"memory_limit": self.memory_limit, "temp_directory": str(spill)}
-        columns = ", ".join(schema.names)
+        # identifiers only (from the fixed TABLES and schemas), each checked by quote_ident;
+        # every value (the file, the reason) is a bound variable
+        columns = ", ".join(map(quote_ident, schema.names))
+        key = ", ".join(map(quote_ident, key_columns))
         landed = Landed()
         with duckdb.connect(config=config) as con:
             set_variables(con, {"raw_file": str(raw), "dup_reason": reason})
-            # ``key`` and ``columns`` come from the fixed TABLES/schemas above, never from input.
             con.execute(
                 "CREATE TEMP TABLE ranked AS SELECT *, row_number() OVER w AS copy_no, "
                 "first_value(file) OVER w AS first_file, first_value(line) OVER w AS first_line "

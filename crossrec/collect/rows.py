@@ -125,8 +125,7 @@ class Batcher:
                  items: bool = False):
         self.file, self.source, self.log = file, source, log
         self.schema = ITEMS_STAGED if items else STAGED
-        self._names = [n for n in self.schema.names if n not in ("file", "source")]
-        self.fields = tuple(self._names)
+        self.fields = tuple(n for n in self.schema.names if n not in ("file", "source"))
         """Order of the values in a row tuple."""
         self._rows_per_batch = rows_per_batch
         self._rows: list[tuple] = []
@@ -135,7 +134,7 @@ class Batcher:
     def add(self, **row) -> pa.RecordBatch | None:
         """Add one good row (every field of the schema but ``file``/``source``); returns a
         batch when one is full."""
-        return self.add_row(tuple(row[name] for name in self._names))
+        return self.add_row(tuple(row[name] for name in self.fields))
 
     def add_row(self, row: tuple) -> pa.RecordBatch | None:
         """``add`` for a tuple in schema order (``fields``): the readers' fast path."""
@@ -155,7 +154,7 @@ class Batcher:
         n = len(self._rows)
         if not n:
             return None
-        cols = dict(zip(self._names, map(list, zip(*self._rows, strict=True)), strict=True))
+        cols = dict(zip(self.fields, map(list, zip(*self._rows, strict=True)), strict=True))
         cols["file"] = [self.file] * n
         cols["source"] = [self.source] * n
         if "event_ts" in cols:

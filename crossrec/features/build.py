@@ -4,8 +4,10 @@ Every value that comes from configuration or the run reaches SQL as a DuckDB var
 (``crossrec.sqlvars``), never by string formatting. Table names come only from the fixed model
 list below.
 
-Every model is rebuilt on each run (``CREATE OR REPLACE``): the warehouse is derived state, so
-a re-run for the same date gives the same tables.
+Models with ``materialization: table`` are rebuilt on each run (``CREATE OR REPLACE``); the one
+incremental model loads only new or re-collected landing partitions
+(``crossrec.features.incremental``). The warehouse is derived state, so a re-run for the same
+date gives the same tables.
 """
 
 from __future__ import annotations
@@ -133,8 +135,6 @@ def build_features(settings: Settings, run_date: date,
     folder = sql_dir(settings)
     files = [folder / f"{m}.sql" for m in MODELS]
     contracts: dict[str, Contract] = {f.stem: load_contract(f) for f in files}
-    warehouse = warehouse_path(settings)
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     exports: dict[str, Path] = {}
     export_dir = partition_dir(settings.data_dir / "marts", "run_date", run_date)
@@ -156,5 +156,5 @@ def build_features(settings: Settings, run_date: date,
                 reader = con.sql("SELECT * FROM " + quote_ident(name)).fetch_record_batch(
                     EXPORT_BATCH)
                 exports[name] = write_batches_atomic(reader, export_dir / f"{name}.parquet")
-    return FeatureBuild(warehouse=warehouse, exports=exports, row_counts=counts,
+    return FeatureBuild(warehouse=warehouse_path(settings), exports=exports, row_counts=counts,
                         incremental=refreshed)

@@ -66,18 +66,19 @@ def refresh(con: duckdb.DuckDBPyConnection, sql_file: Path, partitions: dict[dat
             partition_column: str, full_refresh: bool = False) -> Refresh:
     """Bring the model's table up to date with ``partitions``; returns what it did."""
     name = sql_file.stem
-    table, column = quote_ident(name), quote_ident(partition_column)
+    # identifiers are checked by quote_ident; every value (model, partition, files) is bound
+    table, column, state = quote_ident(name), quote_ident(partition_column), quote_ident(STATE)
     select = sql_file.read_text()
     result = Refresh(full_refresh=full_refresh)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"CREATE TABLE IF NOT EXISTS {STATE} (model VARCHAR, partition DATE, "
+        con.execute(f"CREATE TABLE IF NOT EXISTS {state} (model VARCHAR, partition DATE, "
                     "fingerprint VARCHAR, loaded_at TIMESTAMPTZ DEFAULT now())")
         if full_refresh or not _exists(con, name):
             con.execute(f"DROP TABLE IF EXISTS {table}")
-            con.execute(f"DELETE FROM {STATE} WHERE model = ?", [name])
+            con.execute(f"DELETE FROM {state} WHERE model = ?", [name])
             result.full_refresh = True
-        recorded = dict(con.execute(f"SELECT partition, fingerprint FROM {STATE} "
+        recorded = dict(con.execute(f"SELECT partition, fingerprint FROM {state} "
                                     "WHERE model = ?", [name]).fetchall())
         current = {d: fingerprint(files) for d, files in partitions.items()}
         result.deleted = sorted(d for d in recorded if d not in current)
@@ -86,14 +87,14 @@ def refresh(con: duckdb.DuckDBPyConnection, sql_file: Path, partitions: dict[dat
         for d in sorted(set(result.deleted) | set(result.loaded)):
             if _exists(con, name):
                 con.execute(f"DELETE FROM {table} WHERE {column} = ?", [d])
-            con.execute(f"DELETE FROM {STATE} WHERE model = ? AND partition = ?", [name, d])
+            con.execute(f"DELETE FROM {state} WHERE model = ? AND partition = ?", [name, d])
         for d in result.loaded:
             set_variables(con, {"partition_files": [str(f) for f in partitions[d]]})
             if _exists(con, name):
                 con.execute(f"INSERT INTO {table} BY NAME\n{select}")
             else:
                 con.execute(f"CREATE TABLE {table} AS\n{select}")
-            con.execute(f"INSERT INTO {STATE} (model, partition, fingerprint) VALUES (?, ?, ?)",
+            con.execute(f"INSERT INTO {state} (model, partition, fingerprint) VALUES (?, ?, ?)",
                         [name, d, current[d]])
         if not _exists(con, name):
             raise InputDataError(f"{name}: no landing partition to load (collect first)")

@@ -21,14 +21,9 @@ import pandas as pd
 from crossrec.config import Settings
 from crossrec.errors import ValidationFailed
 from crossrec.features import build as features_build
-from crossrec.features.build import (
-    connect_warehouse,
-    quote_ident,
-    run_variables,
-    set_variables,
-    sql_dir,
-)
+from crossrec.features.build import connect_warehouse, run_variables, sql_dir
 from crossrec.features.contracts import load_contract
+from crossrec.sqlvars import quote_ident, set_variables
 from crossrec.storage import partition_dir
 from crossrec.validate.docs import write_data_docs
 from crossrec.validate.suites import (

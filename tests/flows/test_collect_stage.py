@@ -69,7 +69,7 @@ def test_download_is_retried_by_prefect_until_it_succeeds(tmp_path, server, pref
     settings = url_settings(tmp_path, f"{server}/data.csv")
     paths = flow(lambda: download_all(settings), name="t-download")()
     assert Flaky.seen["/data.csv"] == 3  # two 503s, then the file
-    assert paths[0].read_bytes() == Flaky.body
+    assert paths[f"{server}/data.csv"].read_bytes() == Flaky.body
 
 
 def test_a_404_is_not_retried(tmp_path, server, prefect_harness):
