@@ -33,6 +33,9 @@ class TwoTowerConfig(BaseModel):
     """Embedding and user-vector dimension."""
     pooling: Literal["attention", "mean", "gru"] = "attention"
     """How the user tower pools its history."""
+    attributes: dict[str, int] = {}
+    """Item attribute fields (in code-column order) and their number of codes (0 = unknown);
+    empty when items have no attributes. The codes themselves are a buffer in the weights."""
 
 
 class UserTower(nn.Module):
@@ -55,9 +58,12 @@ class UserTower(nn.Module):
         if pooling == "gru":  # only then: attention/mean checkpoints keep their exact weights
             self.gru = nn.GRU(dim, dim, batch_first=True)
 
-    def forward(self, history: torch.Tensor) -> torch.Tensor:
+    def forward(self, history: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """``extra``: per-position vectors added to the item embeddings (attributes)."""
         mask = history != PAD
         h = self.item_embedding(history)
+        if extra is not None:
+            h = h + extra
         if self.pooling == "gru":
             pooled = self._gru(h, mask)
             return pooled + self.head(pooled)
@@ -83,6 +89,25 @@ class UserTower(nn.Module):
         return last[-1] * (lengths > 0).unsqueeze(-1).to(last.dtype)  # empty history -> 0
 
 
+class AttributeEncoder(nn.Module):
+    """Sum of one embedding per attribute field, looked up by item index. Shared by both
+    towers and both domains, so a brand or category learnt in one domain carries over."""
+
+    def __init__(self, codes: torch.Tensor, cardinality: dict[str, int], dim: int):
+        super().__init__()
+        self.register_buffer("codes", codes.long())
+        self.fields = nn.ModuleList(nn.Embedding(n, dim, padding_idx=0)
+                                    for n in cardinality.values())
+        for emb in self.fields:
+            nn.init.normal_(emb.weight, std=0.05)
+            with torch.no_grad():
+                emb.weight[0].zero_()
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        codes = self.codes[items]
+        return sum(emb(codes[..., f]) for f, emb in enumerate(self.fields))
+
+
 class ItemTower(nn.Module):
     """Per-item id embedding and bias (the bias carries popularity, which cold users need)."""
 
@@ -99,27 +124,52 @@ class ItemTower(nn.Module):
 
 
 class TwoTower(nn.Module):
-    def __init__(self, config: TwoTowerConfig):
+    def __init__(self, config: TwoTowerConfig, attribute_codes: torch.Tensor | None = None):
+        """``attribute_codes``: (n_items + 1, n_fields) codes when ``config.attributes`` is
+        set; when rebuilding from a checkpoint they may be omitted (the weights hold them)."""
         super().__init__()
         self.config = config
         self.user_tower = UserTower(config.n_items, config.dim, config.pooling)
         self.item_tower = ItemTower(config.n_items, config.dim)
+        self.attributes = None
+        if config.attributes:
+            if attribute_codes is None:
+                attribute_codes = torch.zeros((config.n_items + 1, len(config.attributes)))
+            if tuple(attribute_codes.shape) != (config.n_items + 1, len(config.attributes)):
+                raise ValueError(f"attribute codes of shape {tuple(attribute_codes.shape)} do "
+                                 f"not fit {config.n_items} items x {len(config.attributes)} "
+                                 "fields")
+            self.attributes = AttributeEncoder(attribute_codes, config.attributes, config.dim)
+
+    def item_vectors(self, items: torch.Tensor) -> torch.Tensor:
+        """Item-tower vectors (id embedding + attributes) of global item indices."""
+        vecs = self.item_tower.embedding(items)
+        return vecs if self.attributes is None else vecs + self.attributes(items)
+
+    def catalogue(self, domain: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Vectors and biases of every item of ``domain``, in index order."""
+        start, stop = self.domain_range(domain)
+        vecs, bias = self.item_tower.catalogue(start, stop)
+        if self.attributes is not None:
+            vecs = vecs + self.attributes(torch.arange(start, stop, device=vecs.device))
+        return vecs, bias
 
     def domain_range(self, domain: str) -> tuple[int, int]:
         return tuple(self.config.domain_ranges[self.config.domains.index(domain)])
 
     def encode_users(self, history: torch.Tensor) -> torch.Tensor:
-        return self.user_tower(history)
+        extra = None if self.attributes is None else self.attributes(history)
+        return self.user_tower(history, extra)
 
     def logits(self, user_vectors: torch.Tensor, domain: str) -> torch.Tensor:
         """Scores of every item of ``domain`` (columns in index order within the domain)."""
-        vecs, bias = self.item_tower.catalogue(*self.domain_range(domain))
+        vecs, bias = self.catalogue(domain)
         return user_vectors @ vecs.T + bias
 
     def item_logits(self, user_vectors: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Scores of the given global item indices: ``items`` is (k,) shared by every user
         (-> (n, k)) or (n, k) per user (-> (n, k))."""
-        vecs = self.item_tower.embedding(items)
+        vecs = self.item_vectors(items)
         bias = self.item_tower.bias(items).squeeze(-1)
         if items.dim() == 1:
             return user_vectors @ vecs.T + bias

@@ -2,7 +2,9 @@
 
 Every method behind ``score`` / ``recommend`` (our model and each baseline) ranks the target
 catalogue of a :class:`DomainData`; ``recommend(users, k)`` returns 2-D arrays, and batch and
-single-user calls agree.
+single-user calls agree. A score-based recommender overrides only ``score``; a factorised one
+(:class:`FactorisedRecommender`) provides user and item matrices and gets the dot-product
+fast path of :func:`topn`.
 """
 
 from __future__ import annotations
@@ -10,24 +12,23 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from crossrec.score.topn import topn
+from crossrec.score.topn import blocked_topk, topn
 from crossrec.train.data import DomainData
 
 
 class Recommender:
-    """Base: subclasses provide ``user_matrix`` and ``item_matrix`` (dot-product scoring)."""
+    """Base: subclasses override ``score``; ``recommend`` ranks its output in user blocks."""
 
     data: DomainData
-
-    def user_matrix(self, users: np.ndarray) -> torch.Tensor:
-        raise NotImplementedError
-
-    def item_matrix(self) -> torch.Tensor:
-        raise NotImplementedError
+    block: int = 4096
+    """Users scored at once by ``recommend``: bounds memory at ``block * n_target_items``."""
 
     def score(self, users: np.ndarray) -> torch.Tensor:
-        """(len(users), n_target_items) scores; columns follow the target catalogue."""
-        return self.user_matrix(users) @ self.item_matrix().T
+        """(len(users), n_target_items) scores; columns follow the target catalogue.
+
+        Returns a fresh tensor: callers mask seen items in place.
+        """
+        raise NotImplementedError
 
     def seen_target(self, users: np.ndarray, which: str = "train") -> list[np.ndarray]:
         """Each user's target items as catalogue columns (to exclude from rankings)."""
@@ -39,10 +40,29 @@ class Recommender:
                   which: str = "train") -> tuple[np.ndarray, np.ndarray]:
         """Top-k catalogue columns and scores per user, excluding seen target items."""
         seen = self.seen_target(users, which) if exclude else None
-        return topn(self.user_matrix(users), self.item_matrix(), k, seen)
+        return blocked_topk(lambda a, b: self.score(users[a:b]), len(users), k, seen,
+                            self.block)
 
 
-class ModelRecommender(Recommender):
+class FactorisedRecommender(Recommender):
+    """Dot-product scoring: subclasses provide ``user_matrix`` and ``item_matrix``."""
+
+    def user_matrix(self, users: np.ndarray) -> torch.Tensor:
+        raise NotImplementedError
+
+    def item_matrix(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def score(self, users: np.ndarray) -> torch.Tensor:
+        return self.user_matrix(users) @ self.item_matrix().T
+
+    def recommend(self, users: np.ndarray, k: int, exclude: bool = True,
+                  which: str = "train") -> tuple[np.ndarray, np.ndarray]:
+        seen = self.seen_target(users, which) if exclude else None
+        return topn(self.user_matrix(users), self.item_matrix(), k, seen, self.block)
+
+
+class ModelRecommender(FactorisedRecommender):
     """Scores with a trained :class:`TwoTower`; the bias rides as an extra column."""
 
     def __init__(self, model, data: DomainData, max_history: int, which: str = "train",
@@ -64,5 +84,5 @@ class ModelRecommender(Recommender):
 
     @torch.no_grad()
     def item_matrix(self) -> torch.Tensor:
-        vecs, bias = self.model.item_tower.catalogue(*self.model.domain_range(self.data.target))
+        vecs, bias = self.model.catalogue(self.data.target)
         return torch.cat([vecs, bias.unsqueeze(1)], dim=1).float().cpu()

@@ -1,0 +1,8 @@
+"""Baselines of the evaluation protocol (DESIGN.md §4), behind the ``Recommender`` interface."""
+
+from crossrec.evaluate.baselines.cmf import JointALS
+from crossrec.evaluate.baselines.cooccurrence import CooccurrenceKNN, cross_domain_cosine
+from crossrec.evaluate.baselines.emcdr import EMCDR
+from crossrec.evaluate.baselines.popularity import Popularity
+
+__all__ = ["EMCDR", "CooccurrenceKNN", "JointALS", "Popularity", "cross_domain_cosine"]

@@ -1,0 +1,101 @@
+"""Item co-occurrence kNN, across domains (source item -> target item) and within the target.
+
+Similarities are cosines between binary item columns of the training matrix. A user's score for
+target item ``t`` sums the similarities of ``t`` to every item in the user's training history:
+source items through the cross-domain matrix (all a cold user has) plus, for users with target
+training rows, target items through the within-target matrix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from crossrec.evaluate.baselines.interactions import (
+    SOURCE,
+    TARGET,
+    domain_matrix,
+    overlap_users,
+)
+from crossrec.score.recommender import Recommender
+from crossrec.train.data import DomainData
+
+
+def cosine_columns(a: sp.csr_matrix, b: sp.csr_matrix, shrink: float = 0.0) -> sp.csr_matrix:
+    """Cosine between every column of ``a`` and every column of ``b`` (same rows), sparse.
+
+    ``shrink`` is added to the norm product: it damps pairs supported by few users.
+    Columns without any row have similarity 0 to everything.
+    """
+    sim = (a.T @ b).tocsr()
+    sq_a = np.asarray(a.multiply(a).sum(axis=0), dtype=np.float64).ravel()
+    sq_b = np.asarray(b.multiply(b).sum(axis=0), dtype=np.float64).ravel()
+    rows = np.repeat(np.arange(sim.shape[0]), np.diff(sim.indptr))
+    # sqrt of the product of squared norms: exact for the integer counts of binary columns
+    norms = np.sqrt(sq_a[rows] * sq_b[sim.indices])
+    sim.data = (sim.data / (norms + shrink)).astype(np.float32)
+    return sim
+
+
+def keep_top_per_row(sim: sp.csr_matrix, k: int | None) -> sp.csr_matrix:
+    """Only the ``k`` largest entries of each row (ties: lower column first); None keeps all."""
+    if k is None:
+        return sim
+    sim = sim.tocsr(copy=True)
+    rows = np.repeat(np.arange(sim.shape[0]), np.diff(sim.indptr))
+    order = np.lexsort((sim.indices, -sim.data, rows))  # by row, then value descending
+    rank = np.empty(sim.nnz, dtype=np.int64)
+    rank[order] = np.arange(sim.nnz) - sim.indptr[rows[order]]
+    sim.data[rank >= k] = 0.0
+    sim.eliminate_zeros()
+    return sim
+
+
+def cross_domain_cosine(data: DomainData, neighbours: int | None = None,
+                        shrink: float = 0.0) -> sp.csr_matrix:
+    """(n_source_items, n_target_items) cosine over users with training rows in both domains.
+
+    Columns are in target-catalogue order (global index minus the target start), rows in
+    source-catalogue order. ``neighbours`` keeps the top target items per source item.
+    Raises ValueError when no user has training rows in both domains.
+    """
+    source, target = domain_matrix(data, SOURCE), domain_matrix(data, TARGET)
+    both = overlap_users(source, target)
+    # norms over overlapping users only: a cold user's source rows say nothing about targets
+    sim = cosine_columns(source[both], target[both], shrink)
+    return keep_top_per_row(sim, neighbours)
+
+
+def within_domain_cosine(matrix: sp.csr_matrix, neighbours: int | None = None,
+                         shrink: float = 0.0) -> sp.csr_matrix:
+    """Item-item cosine of one domain without self-similarity."""
+    sim = cosine_columns(matrix, matrix, shrink)
+    sim = (sim - sp.diags(sim.diagonal())).tocsr()
+    sim.eliminate_zeros()
+    return keep_top_per_row(sim, neighbours)
+
+
+class CooccurrenceKNN(Recommender):
+    """Cross-domain item co-occurrence (cosine) kNN, plus within-target item kNN.
+
+    Score of target item ``t`` for user ``u``: the sum of ``sim(s, t)`` over ``u``'s source
+    training items ``s`` (cross-domain cosine over overlapping users) plus ``target_weight``
+    times the sum of ``sim(t', t)`` over ``u``'s target training items ``t'``. Cold users have
+    source rows only, so they are ranked by the cross-domain signal alone.
+
+    Defaults chosen on cold_val NDCG@10 (sport -> cloth): 5 neighbours per item (all: -0.006,
+    2: +0.0015 but lower Recall@20) and shrink 2 (0: -0.07; it damps one-user pairs).
+    """
+
+    def __init__(self, data: DomainData, neighbours: int | None = 5, shrink: float = 2.0,
+                 target_weight: float = 1.0):
+        self.data = data
+        self._source = domain_matrix(data, SOURCE)
+        self._target = domain_matrix(data, TARGET)
+        self._cross = cross_domain_cosine(data, neighbours, shrink)
+        self._within = within_domain_cosine(self._target, neighbours, shrink) * target_weight
+
+    def score(self, users: np.ndarray) -> torch.Tensor:
+        scores = self._source[users] @ self._cross + self._target[users] @ self._within
+        return torch.from_numpy(np.asarray(scores.todense(), dtype=np.float32))
