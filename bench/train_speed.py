@@ -36,6 +36,7 @@ def run_size(rows: int, folder: Path, args: argparse.Namespace) -> dict:
     from crossrec.config import Settings
     from crossrec.features.build import build_features
     from crossrec.train.adapt import AdaptTrainer
+    from crossrec.train.attributes import load_item_attributes
     from crossrec.train.finetune import FinetuneTrainer
     from crossrec.train.pretrain import PretrainTrainer
     from crossrec.train.stages import MartPaths, new_model
@@ -48,11 +49,12 @@ def run_size(rows: int, folder: Path, args: argparse.Namespace) -> dict:
         "run": {"threads": args.threads, "device": args.device, "progress": False}})
     collect(settings, DAY)
     build = build_features(settings, DAY)
-    marts = MartPaths(build.exports["mart_interactions"], build.exports["mart_eval_split"])
+    marts = MartPaths(build.exports["mart_interactions"], build.exports["mart_eval_split"],
+                      build.exports.get("mart_item_features"))
     t0 = time.perf_counter()
     data = marts.load(settings)
     load_s = time.perf_counter() - t0
-    model = new_model(settings, data)
+    model = new_model(settings, data, load_item_attributes(marts.item_features, data.vocab))
     out = {"interactions": build.row_counts["stg_interactions"], "load_s": round(load_s, 1),
            "items": data.vocab.n_items, "stages": {}}
     print(f"== {out['interactions']:,} interactions, {out['items']:,} items "

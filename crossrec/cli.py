@@ -1,4 +1,5 @@
-"""``crossrec`` command line: ``crossrec run [--date] [--config] [--data-dir]``."""
+"""``crossrec`` command line: ``crossrec run`` (the nightly flow) and ``crossrec evaluate``
+(the evaluation protocol on any configured data)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,20 @@ def _fail(exc: BaseException, code: int) -> None:
     raise typer.Exit(code)
 
 
+def _checked_inputs(run_date: str | None, config: Path | None, data_dir: Path | None):
+    """Date, settings and sources, checked before anything is written (exit 2 if wrong)."""
+    from crossrec.collect.collector import check_sources
+    from crossrec.config import load_settings
+
+    try:
+        day = parse_run_date(run_date)
+        settings = load_settings(config, data_dir=data_dir)
+        check_sources(settings)
+    except CrossrecError as exc:
+        _fail(exc, 2)
+    return day, settings
+
+
 @app.callback()
 def _root() -> None:
     """Cross-domain recommendation pipeline."""
@@ -51,17 +66,7 @@ def run(
     )] = False,
 ) -> None:
     """Run the nightly flow for one date and print where the outputs are."""
-    from crossrec.collect.collector import check_sources
-    from crossrec.config import load_settings
-
-    # everything the user can get wrong is checked before anything is written
-    try:
-        day = parse_run_date(run_date)
-        settings = load_settings(config, data_dir=data_dir)
-        check_sources(settings)
-    except CrossrecError as exc:
-        _fail(exc, 2)
-
+    day, settings = _checked_inputs(run_date, config, data_dir)
     from flows.nightly import nightly
 
     try:
@@ -72,6 +77,38 @@ def run(
     typer.echo(f"crossrec run {day} finished:")
     for name in ("landing", "recommendations", "report", "metrics", "warehouse", "model"):
         typer.echo(f"  {name:<16} {outputs[name]}")
+
+
+@app.command()
+def evaluate(
+    config: Annotated[Path | None, typer.Option("--config", help="TOML config file.")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", envvar="CROSSREC_DATA_DIR",
+                                                  help="Data folder (default ./data).")] = None,
+    run_date: Annotated[str | None, typer.Option("--date", help="Run date, YYYY-MM-DD "
+                                                  "(default: today).")] = None,
+    ablations: Annotated[bool, typer.Option(
+        "--ablations", help="Also retrain without adaptation, pretraining or fine-tuning."
+    )] = False,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Also write the rows as JSON here.")] = None,
+) -> None:
+    """Run the evaluation protocol (our model, its parts and the baselines, on cold
+    validation and test users) on the configured data and print the tables."""
+    import json
+
+    day, settings = _checked_inputs(run_date, config, data_dir)
+    from crossrec.evaluate.compare import compare, table
+
+    try:
+        rows = compare(settings, day, ablations=ablations)
+    except CrossrecError as exc:
+        _fail(exc, 1)
+    for role in ("cold_val", "cold_test"):
+        typer.echo(f"\n{role} ({settings.domains.source} -> {settings.domains.target})")
+        typer.echo(table(rows, role))
+    if out is not None:
+        out.write_text(json.dumps(rows, indent=2) + "\n")
+        typer.echo(f"\nwrote {out}")
 
 
 def main() -> None:

@@ -80,6 +80,18 @@ class ModelConfig(StrictModel):
     in time order (source history, then target history)."""
     discriminator_hidden: int = Field(64, ge=4)
     """Hidden width of the domain discriminator."""
+    graph: bool = True
+    """Fuse the two-tower score with the item-to-item random-walk graph (the final model is a
+    hybrid); False ships the two-tower model alone (an ablation)."""
+    graph_alphas: list[float] = Field([0.25, 0.5], min_length=1)
+    """Exponents on the graph's transition probabilities (1 = plain random walk) to choose
+    from on the cold validation users; one value fixes it."""
+    graph_betas: list[float] = Field([0.0, 0.3], min_length=1)
+    """Popularity discounts of the graph's target items (0 = none) to choose from on the cold
+    validation users, together with the fusion weight; one value fixes it."""
+    attributes: bool = True
+    """Encode item attributes (leaf category, brand, price bucket) where the data has them;
+    False trains on item ids alone (an ablation)."""
 
 
 class TrainConfig(StrictModel):
@@ -95,6 +107,8 @@ class TrainConfig(StrictModel):
     weight_decay: float = Field(0.0, ge=0)
     adversarial_weight: float = Field(0.1, ge=0)
     """Weight of the domain loss; 0 turns adaptation into plain joint training."""
+    discriminator_lr_scale: float = Field(10.0, gt=0)
+    """The domain discriminator's learning rate as a multiple of ``lr``."""
     freeze: Literal["frozen_user_tower", "partial", "full"] = "partial"
     """What fine-tuning may update: item tower only, tower head + items, or everything."""
     cold_dropout: float = Field(0.5, ge=0.0, le=1.0)

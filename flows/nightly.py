@@ -15,17 +15,17 @@ from crossrec.collect.collector import cache_dir, check_sources, collect, remote
 from crossrec.collect.download import DownloadError, fetch
 from crossrec.collect.summary import collect_table
 from crossrec.config import Settings, load_settings
+from crossrec.evaluate.methods import baseline_factories
 from crossrec.evaluate.report import default_methods, evaluate_methods, write_report
 from crossrec.features.build import FeatureBuild, build_features
+from crossrec.score.hybrid import load_recommender
 from crossrec.score.publish import (
     check_staging,
     lake_partition,
     recommendation_table,
     write_staging,
 )
-from crossrec.score.recommender import ModelRecommender
 from crossrec.storage import swap_into_place
-from crossrec.train.checkpoint import load_model
 from crossrec.train.stages import MartPaths, run_stage
 from crossrec.validate.docs import failure_rows, summary_markdown
 from crossrec.validate.gate import report_path, validate_warehouse
@@ -110,11 +110,13 @@ def train_task(stage_name: str, settings: Settings, marts: MartPaths, run_date: 
 
 @task(name="evaluate", **stage)
 def evaluate_task(settings: Settings, marts: MartPaths, model_dir: Path, run_date: date) -> Path:
-    model, _ = load_model(model_dir)
-    rows = evaluate_methods(default_methods(model, marts.load(settings),
-                                            settings.model.max_history))
+    data = marts.load(settings)
+    methods = default_methods(
+        lambda: load_recommender(model_dir, data, settings.model.max_history), data,
+        baseline_factories(settings))
+    rows = evaluate_methods(methods)
     out = write_report(rows, settings.data_dir / "reports" / run_date.isoformat(), run_date,
-                       model_dir.name)
+                       model_dir)
     create_table_artifact(key="crossrec-metrics", table=rows,
                           description=f"Held-out metrics for run {run_date}")
     create_markdown_artifact(key="crossrec-report", markdown=(out.parent / "report.md").read_text())
@@ -123,8 +125,8 @@ def evaluate_task(settings: Settings, marts: MartPaths, model_dir: Path, run_dat
 
 @task(name="score", **stage)
 def score_task(settings: Settings, marts: MartPaths, model_dir: Path) -> Path:
-    model, _ = load_model(model_dir)
-    rec = ModelRecommender(model, marts.load(settings), settings.model.max_history, which="all")
+    rec = load_recommender(model_dir, marts.load(settings), settings.model.max_history,
+                           which="all")
     table = recommendation_table(rec, settings.score.top_n, model_dir.name)
     return write_staging(table, settings.data_dir)
 
@@ -153,7 +155,8 @@ def nightly(run_date: date, config_path: str | None = None, data_dir: str | None
     collected = collect_task(settings, run_date, fetched)
     build = features_task(settings, run_date, full_refresh)
     validation = validate_task(settings, run_date)
-    marts = MartPaths(build.exports["mart_interactions"], build.exports["mart_eval_split"])
+    marts = MartPaths(build.exports["mart_interactions"], build.exports["mart_eval_split"],
+                      build.exports.get("mart_item_features"))
     work = settings.data_dir / "work" / f"run_date={run_date.isoformat()}"
     pre = train_task("pretrain", settings, marts, run_date, None, work / "pretrain")
     ada = train_task("adapt", settings, marts, run_date, pre, work / "adapt")

@@ -1,44 +1,84 @@
-"""The evaluate stage: our model and the baselines on the held-out users, as files."""
+"""The evaluate stage: our model and the baselines on the held-out users, as files.
+
+Writes ``metrics.json``, ``report.md`` and the PNG plots it links (metric by method, training
+curves of the three stages, the adaptation's discriminator and probe accuracy).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from crossrec.evaluate.baselines import Popularity
 from crossrec.evaluate.metrics import METRICS
+from crossrec.evaluate.plots import discriminator_accuracy, metric_by_method, training_curves
 from crossrec.evaluate.protocol import evaluate
-from crossrec.score.recommender import ModelRecommender, Recommender
+from crossrec.score.recommender import Recommender
+from crossrec.train.checkpoint import LINEAGE
+from crossrec.train.checkpoint import METRICS as METRICS_FILE
 from crossrec.train.data import EVAL_ROLES, DomainData
 
 
-def evaluate_methods(methods: dict[str, Recommender]) -> list[dict]:
-    """One row per (method, role) with every metric."""
+def evaluate_methods(methods: dict[str, Callable[[], Recommender]],
+                     roles: tuple[str, ...] = EVAL_ROLES) -> list[dict]:
+    """One row per (method, role) with every metric; methods are built lazily, one at a
+    time, so only one baseline's factors are in memory at once."""
     rows = []
-    for name, rec in methods.items():
-        for role in EVAL_ROLES:
+    for name, build in methods.items():
+        rec = build()
+        for role in roles:
             rows.append({"method": name, "role": role, **evaluate(rec, role)})
+        del rec
     return rows
 
 
-def default_methods(model, data: DomainData, max_history: int) -> dict[str, Recommender]:
-    return {"crossrec": ModelRecommender(model, data, max_history), "popularity": Popularity(data)}
+def stage_histories(final: Path) -> dict[str, list[dict]]:
+    """Per-epoch logs of every stage behind a model version, following ``lineage.init``."""
+    out: dict[str, list[dict]] = {}
+    folder: Path | None = final
+    while folder is not None and (folder / METRICS_FILE).exists():
+        metrics = json.loads((folder / METRICS_FILE).read_text())
+        out[metrics.get("stage", folder.name)] = metrics.get("history", [])
+        init = json.loads((folder / LINEAGE).read_text()).get("init")
+        folder = Path(init) if init else None
+    return dict(reversed(out.items()))  # pretrain first
 
 
-def write_report(rows: list[dict], out_dir: Path, run_date: date, model_version: str) -> Path:
-    """``metrics.json`` and ``report.md`` under ``out_dir``; returns the metrics path."""
+def write_report(rows: list[dict], out_dir: Path, run_date: date, model_dir: Path) -> Path:
+    """``metrics.json``, ``report.md`` and plots under ``out_dir``; returns the metrics path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "metrics.json"
-    path.write_text(json.dumps({"run_date": run_date.isoformat(), "model_version": model_version,
-                                "rows": rows}, indent=2))
+    path.write_text(json.dumps({"run_date": run_date.isoformat(),
+                                "model_version": model_dir.name, "rows": rows}, indent=2))
+    histories = stage_histories(model_dir)
+    plots = {"ndcg_by_method.png": lambda p: metric_by_method(rows, p, role=None),
+             "training_curves.png": lambda p: training_curves(histories, p),
+             "discriminator.png": lambda p: discriminator_accuracy(histories.get("adapt", []), p)}
+    for name, draw in plots.items():
+        draw(out_dir / name)
     head = "| method | role | users | " + " | ".join(METRICS) + " |"
-    lines = [f"# crossrec run {run_date}", "", f"Model version: `{model_version}`", "",
+    lines = [f"# crossrec run {run_date}", "", f"Model version: `{model_dir.name}`", "",
              "Cold users have all their target rows withheld and are ranked from source history "
-             "alone; warm users hold out their last target item.", "", head,
-             "|" + "---|" * (3 + len(METRICS))]
+             "alone; warm users hold out their last target item. Model selection uses the "
+             "cold validation users only.", "", head, "|" + "---|" * (3 + len(METRICS))]
     for r in rows:
         lines.append(f"| {r['method']} | {r['role']} | {r['users']} | "
                      + " | ".join(f"{r[m]:.4f}" for m in METRICS) + " |")
-    (out_dir / "report.md").write_text("\n".join(lines) + "\n")
+    fusion = json.loads((model_dir / METRICS_FILE).read_text()).get("fusion")
+    if fusion:
+        lines += ["", f"Item-graph fusion chosen on cold validation users: weight "
+                      f"{fusion['weight']}, alpha {fusion['alpha']}, beta {fusion['beta']}."]
+    lines += ["", "![NDCG@10 by method](ndcg_by_method.png)", "",
+              "![Training curves](training_curves.png)", "",
+              "![Discriminator and probe accuracy](discriminator.png)", ""]
+    (out_dir / "report.md").write_text("\n".join(lines))
     return path
+
+
+def default_methods(ours: Callable[[], Recommender], data: DomainData,
+                    baselines: dict[str, Callable[[DomainData], Recommender]]
+                    ) -> dict[str, Callable[[], Recommender]]:
+    """Our model first, then each baseline (built on demand)."""
+    return {"crossrec": ours,
+            **{name: (lambda make=make: make(data)) for name, make in baselines.items()}}

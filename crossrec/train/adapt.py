@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from crossrec.models.discriminator import DomainDiscriminator
 from crossrec.models.grl import grad_reverse
+from crossrec.train.alignment import domain_probe_accuracy
 from crossrec.train.base import StageTrainer
 from crossrec.train.batches import histories, positives
 from crossrec.train.schedules import grl_lambda
@@ -25,8 +26,12 @@ class AdaptTrainer(StageTrainer):
 
     def __init__(self, model, data, train, model_cfg, run):
         self.discriminator = DomainDiscriminator(model_cfg.dim, model_cfg.discriminator_hidden)
-        params = list(model.parameters()) + list(self.discriminator.parameters())
-        super().__init__(model, data, train, model_cfg, run, params)
+        # the discriminator learns faster than the tower it judges: an informative adversary
+        # needs to be near its best response, or the reversed gradient is mostly noise
+        groups = [{"params": list(model.parameters())},
+                  {"params": list(self.discriminator.parameters()),
+                   "lr": train.lr * train.discriminator_lr_scale}]
+        super().__init__(model, data, train, model_cfg, run, groups)
         self.discriminator.to(self.device)
         users, items = positives(data, data.target)
         has_source = np.array([len(data.train_hist[data.source][u]) > 0 for u in users], bool)
@@ -43,16 +48,17 @@ class AdaptTrainer(StageTrainer):
             lambd = grl_lambda((epoch + step / n_batches) / max(epochs, 1))
             u, p = self.users[b], self.items[b]
             src, tgt = self.data.source, self.data.target
-            hs = histories(self.data, u, p, (src,), self.model_cfg.max_history).to(self.device)
-            ht = histories(self.data, u, p, (tgt,), self.model_cfg.max_history).to(self.device)
+            hs = self.to_device(histories(self.data, u, p, (src,), self.model_cfg.max_history))
+            ht = self.to_device(histories(self.data, u, p, (tgt,), self.model_cfg.max_history))
             has_t = (ht != 0).any(dim=1)  # users whose only target item is the positive
             with self.autocast():
                 us, ut = self.model.encode_users(hs), self.model.encode_users(ht[has_t])
                 rec = self.rec_loss(us, tgt, p)
                 if has_t.any():
                     rec = rec + self.rec_loss(ut, tgt, p[has_t.cpu().numpy()])
-                both = torch.cat([us, ut])
-                labels = torch.cat([torch.zeros(len(us)), torch.ones(len(ut))]).to(self.device)
+                # the same users on both sides: the discriminator can only use the domain
+                both = torch.cat([us[has_t], ut])
+                labels = torch.cat([torch.zeros(len(ut)), torch.ones(len(ut))]).to(self.device)
                 logits = self.discriminator(grad_reverse(both, lambd)).float()
                 dom = F.binary_cross_entropy_with_logits(logits, labels)
                 loss = rec + self.cfg.adversarial_weight * dom
@@ -62,4 +68,7 @@ class AdaptTrainer(StageTrainer):
             sums["domain_loss"] += dom.item() * k
             sums["disc_acc"] += float(((logits > 0).float() == labels).float().mean()) * k
             n += k
-        return {**{key: v / max(n, 1) for key, v in sums.items()}, "lambda": lambd}
+        probe = domain_probe_accuracy(self.model, self.data, self.model_cfg.max_history,
+                                      self.device, seed=self.run.seed)
+        return {**{key: v / max(n, 1) for key, v in sums.items()}, "lambda": lambd,
+                "probe_acc": probe}

@@ -30,7 +30,7 @@ def seed_everything(seed: int, threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def adam(params: list[torch.nn.Parameter], lr: float, weight_decay: float) -> torch.optim.Adam:
+def adam(params: list, lr: float, weight_decay: float) -> torch.optim.Adam:
     """Fused Adam where this torch supports it: one kernel over all parameters instead of a
     loop of small ops, which makes the dense embedding-table updates 2-3x cheaper on CPU."""
     try:
@@ -45,12 +45,19 @@ class StageTrainer:
     stage = "stage"
 
     def __init__(self, model: TwoTower, data: DomainData, train: TrainConfig,
-                 model_cfg: ModelConfig, run: RunOptions, params: Iterable[torch.nn.Parameter]):
+                 model_cfg: ModelConfig, run: RunOptions, params: Iterable):
+        """``params``: parameters, or param-group dicts (per-group learning rates)."""
         self.device = resolve_device(run.device)
         self.model = model.to(self.device)
         self.data, self.cfg, self.model_cfg, self.run = data, train, model_cfg, run
         self.optimizer = adam(list(params), train.lr, train.weight_decay)
         self.rng = np.random.default_rng(run.seed)
+
+    def to_device(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Host batch -> device; on CUDA through pinned memory so the copy is asynchronous."""
+        if self.device == "cuda":
+            return tensor.pin_memory().to(self.device, non_blocking=True)
+        return tensor.to(self.device)
 
     def autocast(self):
         if self.device == "cuda":

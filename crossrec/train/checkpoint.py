@@ -16,24 +16,43 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
+import scipy.sparse as sp
+import torch
 from safetensors.torch import load_file, save_file
 
+from crossrec.models.item_graph import ItemGraph
 from crossrec.models.two_tower import TwoTower, TwoTowerConfig
 from crossrec.train.data import Vocabulary
 
 WEIGHTS, CONFIG, VOCAB, METRICS, LINEAGE = (
     "model.safetensors", "config.json", "items.parquet", "metrics.json", "lineage.json"
 )
+GRAPH, FUSION = "graph.safetensors", "fusion.json"
+_GRAPH_PARTS = ("source_to_target", "target_to_target")
 
 
 def _state(model: TwoTower) -> dict:
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
 
+def _graph_tensors(graph: ItemGraph) -> dict[str, torch.Tensor]:
+    out = {}
+    for part in _GRAPH_PARTS:
+        m = getattr(graph, part).tocsr()
+        out.update({f"{part}.indptr": torch.from_numpy(m.indptr.astype(np.int64)),
+                    f"{part}.indices": torch.from_numpy(m.indices.astype(np.int64)),
+                    f"{part}.data": torch.from_numpy(m.data.astype(np.float32)),
+                    f"{part}.shape": torch.tensor(m.shape, dtype=torch.int64)})
+    return out
+
+
 def save_model(root: Path, model: TwoTower, vocab: Vocabulary, run_date: date,
-               metrics: dict[str, Any], lineage: dict[str, Any]) -> Path:
-    """Write a new immutable version under ``root``; returns its folder."""
+               metrics: dict[str, Any], lineage: dict[str, Any],
+               graph: ItemGraph | None = None, fusion: dict[str, Any] | None = None) -> Path:
+    """Write a new immutable version under ``root``; returns its folder. ``graph`` and
+    ``fusion`` (its settings and weight) make the version a hybrid model."""
     root.mkdir(parents=True, exist_ok=True)
     staging = root / f".staging-{uuid.uuid4().hex}"
     staging.mkdir()
@@ -44,7 +63,13 @@ def save_model(root: Path, model: TwoTower, vocab: Vocabulary, run_date: date,
         vocab.to_frame().write_parquet(staging / VOCAB)
         (staging / METRICS).write_text(json.dumps(metrics, indent=2, default=str))
         (staging / LINEAGE).write_text(json.dumps(lineage, indent=2, default=str))
-        digest = hashlib.sha256((staging / WEIGHTS).read_bytes() + config.encode()).hexdigest()
+        content = (staging / WEIGHTS).read_bytes() + config.encode()
+        if graph is not None:
+            save_file(_graph_tensors(graph), staging / GRAPH)
+            fused = json.dumps(fusion or {}, indent=2, sort_keys=True)
+            (staging / FUSION).write_text(fused)
+            content += (staging / GRAPH).read_bytes() + fused.encode()
+        digest = hashlib.sha256(content).hexdigest()
         version = f"{run_date:%Y%m%d}-{digest[:12]}"
         final = root / version
         if final.exists():  # identical weights and config: the version already exists
@@ -64,3 +89,16 @@ def load_model(folder: Path) -> tuple[TwoTower, Vocabulary]:
     model.load_state_dict(load_file(folder / WEIGHTS))
     vocab = Vocabulary.from_frame(pl.read_parquet(folder / VOCAB), config.domains)
     return model, vocab
+
+
+def load_graph(folder: Path) -> tuple[ItemGraph, dict[str, Any]] | None:
+    """The version's item graph and fusion settings; None for a two-tower-only version."""
+    if not (folder / GRAPH).exists():
+        return None
+    t = load_file(folder / GRAPH)
+    parts = {}
+    for part in _GRAPH_PARTS:
+        shape = tuple(int(x) for x in t[f"{part}.shape"])
+        parts[part] = sp.csr_matrix((t[f"{part}.data"].numpy(), t[f"{part}.indices"].numpy(),
+                                     t[f"{part}.indptr"].numpy()), shape=shape)
+    return ItemGraph(**parts), json.loads((folder / FUSION).read_text())

@@ -14,10 +14,12 @@ def trainable_parameters(model, strategy: str) -> list:
     """Freeze per strategy and return what the optimiser may update."""
     for p in model.parameters():
         p.requires_grad_(True)
+    # the attribute encoder feeds the user tower's inputs, so it freezes with them
+    shared = list(model.attributes.parameters()) if model.attributes is not None else []
     if strategy == "frozen_user_tower":
-        frozen = list(model.user_tower.parameters())
+        frozen = list(model.user_tower.parameters()) + shared
     elif strategy == "partial":
-        frozen = list(model.user_tower.item_embedding.parameters())
+        frozen = list(model.user_tower.item_embedding.parameters()) + shared
     elif strategy == "full":
         frozen = []
     else:
@@ -44,7 +46,7 @@ class FinetuneTrainer(StageTrainer):
             hide = {tgt: self.rng.random(len(b)) < self.cfg.cold_dropout}
             hist = histories(self.data, u, p, (src, tgt), self.model_cfg.max_history, hide)
             with self.autocast():
-                loss = self.rec_loss(self.model.encode_users(hist.to(self.device)), tgt, p)
+                loss = self.rec_loss(self.model.encode_users(self.to_device(hist)), tgt, p)
             self.step(loss)
             total, n = total + loss.item() * len(b), n + len(b)
         return {"rec_loss": total / max(n, 1), "examples": float(n)}

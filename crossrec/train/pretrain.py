@@ -20,7 +20,7 @@ class PretrainTrainer(StageTrainer):
             u, p = self.users[b], self.items[b]
             hist = histories(self.data, u, p, (self.data.source,), self.model_cfg.max_history)
             with self.autocast():
-                loss = self.rec_loss(self.model.encode_users(hist.to(self.device)),
+                loss = self.rec_loss(self.model.encode_users(self.to_device(hist)),
                                      self.data.source, p)
             self.step(loss)
             total, n = total + loss.item() * len(b), n + len(b)

@@ -6,6 +6,7 @@ pass paths, not models. The final stage writes an immutable version under ``mode
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -17,9 +18,12 @@ from crossrec import __version__
 from crossrec.config import Settings
 from crossrec.evaluate.protocol import evaluate
 from crossrec.features.incremental import landing_partitions
+from crossrec.models.item_graph import ItemGraph
 from crossrec.models.two_tower import TwoTower, TwoTowerConfig
+from crossrec.score.hybrid import WEIGHT_GRID, HybridRecommender
 from crossrec.score.recommender import ModelRecommender
 from crossrec.train.adapt import AdaptTrainer
+from crossrec.train.attributes import ItemAttributes, load_item_attributes
 from crossrec.train.base import resolve_device, seed_everything
 from crossrec.train.checkpoint import load_model, save_model
 from crossrec.train.data import DomainData, load_domain_data
@@ -35,22 +39,47 @@ TRAINERS = {"pretrain": PretrainTrainer, "adapt": AdaptTrainer, "finetune": Fine
 class MartPaths:
     interactions: Path
     eval_split: Path
+    item_features: Path | None = None
+    """``mart_item_features``: item attributes for the attribute encoders, when present."""
 
     def load(self, settings: Settings) -> DomainData:
         return load_domain_data(self.interactions, self.eval_split,
                                 settings.domains.source, settings.domains.target)
 
 
-def new_model(settings: Settings, data: DomainData) -> TwoTower:
+def new_model(settings: Settings, data: DomainData,
+              attributes: ItemAttributes | None = None) -> TwoTower:
+    use = attributes if settings.model.attributes else None
     cfg = TwoTowerConfig(n_items=data.vocab.n_items, domains=data.vocab.domains,
                          domain_ranges=data.vocab.domain_ranges, dim=settings.model.dim,
-                         pooling=settings.model.pooling)
-    return TwoTower(cfg)
+                         pooling=settings.model.pooling,
+                         attributes=use.cardinality if use is not None else {})
+    return TwoTower(cfg, torch.from_numpy(use.codes) if use is not None else None)
 
 
 def cold_val_ndcg(model: TwoTower, data: DomainData, settings: Settings, device: str) -> float:
     rec = ModelRecommender(model, data, settings.model.max_history, device=device)
     return evaluate(rec, "cold_val")["ndcg@10"]
+
+
+def fuse(model: TwoTower, data: DomainData, settings: Settings,
+         device: str) -> tuple[ItemGraph, dict]:
+    """Build the item graph and pick its popularity discount and the fusion weight on the
+    cold validation users (never the test users)."""
+    cfg = settings.model
+    tower = ModelRecommender(model, data, cfg.max_history, device=device)
+    best, tried = None, {}
+    for alpha, beta in itertools.product(cfg.graph_alphas, cfg.graph_betas):
+        graph = ItemGraph.build(data, alpha, beta)
+        for w in WEIGHT_GRID:
+            score = evaluate(HybridRecommender(tower, graph, w), "cold_val")["ndcg@10"]
+            tried[f"alpha={alpha} beta={beta} weight={w}"] = score
+            # on a tie, the earlier candidate (larger two-tower share)
+            if best is None or score > best[0]:
+                best = (score, alpha, beta, w, graph)
+    score, alpha, beta, weight, graph = best
+    return graph, {"weight": weight, "alpha": alpha, "beta": beta,
+                   "val_ndcg@10": score, "val_ndcg@10_tried": tried}
 
 
 def run_stage(stage: Stage, settings: Settings, marts: MartPaths, run_date: date,
@@ -59,7 +88,7 @@ def run_stage(stage: Stage, settings: Settings, marts: MartPaths, run_date: date
     seed_everything(settings.run.seed, settings.run.threads)
     data = marts.load(settings)
     if init is None:
-        model = new_model(settings, data)
+        model = new_model(settings, data, load_item_attributes(marts.item_features, data.vocab))
     else:
         model, vocab = load_model(init)
         if list(vocab.item_ids) != list(data.vocab.item_ids):
@@ -81,4 +110,8 @@ def run_stage(stage: Stage, settings: Settings, marts: MartPaths, run_date: date
                                 if d <= run_date],
                "split_seed": settings.split.seed, "code_version": __version__,
                "torch": torch.__version__, "device": device}
-    return save_model(out_root, model, data.vocab, run_date, metrics, lineage)
+    graph = fusion = None
+    if stage == "finetune" and settings.model.graph:
+        graph, fusion = fuse(model, data, settings, "cpu")
+        metrics["fusion"] = fusion
+    return save_model(out_root, model, data.vocab, run_date, metrics, lineage, graph, fusion)

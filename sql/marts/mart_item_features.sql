@@ -8,7 +8,8 @@ select
     s.last_event_ts,
     s.n_last_7d,
     i.title,
-    i.categories[1] as category,
+    -- the leaf of the category path: its root is usually just the domain ("Sports")
+    i.categories[-1] as category,
     i.price,
     i.brand
 from int_item_stats as s

@@ -263,7 +263,8 @@ def test_mart_item_features_train_rows_only_with_attributes(con):
     got = con.execute("SELECT * FROM mart_item_features ORDER BY item_id").fetchall()
     assert got == [
         # cloth:1 has 2 training users, cloth:2 only 1: its test rows do not count
-        ("cloth:1", "cloth", 2, 1, ts(20), 1, "shirt", "top", 9.5, "acme"),
+        # the leaf of the category path, not its root
+        ("cloth:1", "cloth", 2, 1, ts(20), 1, "shirt", "shirt", 9.5, "acme"),
         ("cloth:2", "cloth", 1, 2, ts(21), 1, None, None, None, None),  # no attributes landed
         ("sport:1", "sport", 1, 1, ts(16), 1, None, None, None, None),
     ]  # cloth:3 is only evaluation truth: not an item seen in training

@@ -1,0 +1,39 @@
+"""The methods every evaluation compares: the baselines with their defaults, and the
+settings overrides behind our model's ablations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from crossrec.config import Settings
+from crossrec.evaluate.baselines import EMCDR, CooccurrenceKNN, JointALS, Popularity
+from crossrec.score.recommender import Recommender
+from crossrec.train.data import DomainData
+
+Factory = Callable[[DomainData], Recommender]
+
+
+def baseline_factories(settings: Settings) -> dict[str, Factory]:
+    """Each baseline of DESIGN.md §4 with its defaults, seeded and threaded like the run."""
+    threads, seed = settings.run.threads or 0, settings.run.seed
+    return {
+        "popularity": Popularity,
+        "cooccurrence_knn": CooccurrenceKNN,
+        "cmf_als": lambda data: JointALS(data, threads=threads, seed=seed),
+        "emcdr": lambda data: EMCDR(data, threads=threads, seed=seed),
+    }
+
+
+ABLATIONS: dict[str, dict[str, dict]] = {
+    "no_adaptation": {"train": {"adversarial_weight": 0.0}},
+    "no_pretraining": {"train": {"pretrain_epochs": 0}},
+    "no_finetuning": {"train": {"finetune_epochs": 0}},
+}
+"""Settings overrides of our model's ablations that need their own training run."""
+
+
+def with_overrides(settings: Settings, override: dict[str, dict]) -> Settings:
+    raw = settings.model_dump()
+    for key, value in override.items():
+        raw[key] = {**raw[key], **value}
+    return Settings.model_validate(raw)
