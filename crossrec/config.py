@@ -106,7 +106,9 @@ class TrainConfig(StrictModel):
     """Adam learning rate."""
     weight_decay: float = Field(0.0, ge=0)
     adversarial_weight: float = Field(0.1, ge=0)
-    """Weight of the domain loss; 0 turns adaptation into plain joint training."""
+    """Scale of the reversed domain-loss gradient that reaches the user tower; 0 turns
+    adaptation into plain joint training (the discriminator still learns, so its accuracy
+    shows how separable the unadapted encodings are)."""
     discriminator_lr_scale: float = Field(10.0, gt=0)
     """The domain discriminator's learning rate as a multiple of ``lr``."""
     freeze: Literal["frozen_user_tower", "partial", "full"] = "partial"

@@ -59,9 +59,12 @@ class AdaptTrainer(StageTrainer):
                 # the same users on both sides: the discriminator can only use the domain
                 both = torch.cat([us[has_t], ut])
                 labels = torch.cat([torch.zeros(len(ut)), torch.ones(len(ut))]).to(self.device)
-                logits = self.discriminator(grad_reverse(both, lambd)).float()
+                # the discriminator always learns at full strength (so its accuracy means the
+                # same at any weight); the weight only scales what reaches the tower, reversed
+                reverse = lambd * self.cfg.adversarial_weight
+                logits = self.discriminator(grad_reverse(both, reverse)).float()
                 dom = F.binary_cross_entropy_with_logits(logits, labels)
-                loss = rec + self.cfg.adversarial_weight * dom
+                loss = rec + dom
             self.step(loss)
             k = len(b)
             sums["rec_loss"] += rec.item() * k

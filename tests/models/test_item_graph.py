@@ -73,3 +73,27 @@ def test_standardise_rows():
     z = standardise(torch.tensor([[1.0, 2.0, 3.0], [5.0, 5.0, 5.0]]))
     assert torch.allclose(z[0], torch.tensor([-1.0, 0.0, 1.0]))
     assert z[1].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_a_hybrid_version_carries_its_graph_and_weight(data, tmp_path):
+    from crossrec.score.hybrid import load_recommender
+    from crossrec.train.checkpoint import load_graph, save_model
+    from crossrec.train.stages import new_model
+    from tests.conftest import RUN_DATE, tiny_settings
+
+    model = new_model(tiny_settings(tmp_path / "d"), data)
+    graph = ItemGraph.build(data, alpha=0.5, beta=0.3)
+    fusion = {"weight": 0.7, "alpha": 0.5, "beta": 0.3}
+    folder = save_model(tmp_path / "models", model, data.vocab, RUN_DATE, {}, {}, graph, fusion)
+    again, saved = load_graph(folder)
+    assert saved == fusion
+    assert (again.source_to_target != graph.source_to_target).nnz == 0
+    assert (again.target_to_target != graph.target_to_target).nnz == 0
+    rec = load_recommender(folder, data, 20)
+    assert isinstance(rec, HybridRecommender) and rec.weight == 0.7
+    users = np.arange(len(data.users))
+    assert torch.equal(rec.score(users), HybridRecommender(rec.model_rec, graph, 0.7).score(users))
+    # the graph is part of the version's identity: another weight is another version
+    other = save_model(tmp_path / "models", model, data.vocab, RUN_DATE, {}, {}, graph,
+                       {**fusion, "weight": 0.5})
+    assert other != folder
