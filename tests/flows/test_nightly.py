@@ -1,6 +1,7 @@
 """The whole nightly flow under one prefect_test_harness, on a tiny synthetic world."""
 
 import json
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -55,17 +56,22 @@ def test_every_user_gets_top_n_and_nothing_they_have(run):
     assert set(recs["domain"].cast(pl.String)) == {"cloth"}
 
 
-def test_records_metrics_for_model_and_popularity(run):
+def test_records_metrics_for_model_and_baselines(run):
     _, first, _ = run
     metrics = json.loads(open(first["metrics"]).read())
     methods = {(r["method"], r["role"]) for r in metrics["rows"]}
-    assert ("crossrec", "cold_test") in methods and ("popularity", "cold_val") in methods
+    for method in ("crossrec", "popularity", "cooccurrence_knn", "cmf_als", "emcdr"):
+        assert {(method, role) for role in ("cold_val", "cold_test", "warm_test")} <= methods
     for r in metrics["rows"]:
         assert r["users"] > 0 and 0.0 <= r["ndcg@10"] <= 1.0
     assert metrics["model_version"] in first["model"]
     lineage = json.loads(open(f"{first['model']}/lineage.json").read())
     assert lineage["ingest_dates"] == ["2026-11-22"] and lineage["split_seed"] == 42
-    assert "| crossrec | cold_test |" in open(first["report"]).read()
+    report = open(first["report"]).read()
+    assert "| crossrec | cold_test |" in report and "fusion chosen on cold validation" in report
+    for png in ("ndcg_by_method.png", "training_curves.png", "discriminator.png"):
+        assert f"]({png})" in report  # linked, and written next to the report as a real PNG
+        assert (Path(first["report"]).parent / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_failed_validation_stops_before_training_and_publishing(tmp_path, prefect_harness):
