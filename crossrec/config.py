@@ -126,8 +126,15 @@ class TrainConfig(StrictModel):
 class ScoreConfig(StrictModel):
     top_n: int = Field(20, ge=1, le=1000)
     """Recommendations published per user."""
-    user_block: int = Field(4096, ge=1)
-    """Users scored per block (bounds memory)."""
+    memory_mb: float = Field(256, gt=0)
+    """Working memory of the top-N kernel per scoring task (score blocks and item tiles),
+    whatever the number of users or items."""
+    shard_users: int = Field(250_000, ge=1)
+    """Users per scoring task; each shard is one Prefect task and one Parquet part, mapped
+    over the flow's task runner."""
+    explain: int = Field(3, ge=0, le=20)
+    """Source items listed in each row's ``explanation`` (those that contributed most to
+    the recommendation); 0 leaves the column null and skips the work."""
 
 
 class RunOptions(StrictModel):
@@ -139,6 +146,11 @@ class RunOptions(StrictModel):
     """CPU threads for torch; None keeps torch's default."""
     progress: bool = True
     """Show progress bars on long work."""
+    task_runner: Literal["threads", "dask"] = "threads"
+    """How the flow runs mapped tasks (the scoring shards): a thread pool in the flow's
+    process, or a local Dask cluster of worker processes (``pip install 'crossrec[dask]'``)."""
+    workers: int | None = Field(None, ge=1)
+    """Threads of the pool, or Dask worker processes (default: Prefect's pool size; 2)."""
 
 
 class Settings(StrictModel):

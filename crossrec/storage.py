@@ -3,9 +3,12 @@ folder swaps (write beside, then rename on the same filesystem)."""
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import hashlib
 import os
 import shutil
-import uuid
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -41,16 +44,65 @@ def write_batches_atomic(reader: pa.RecordBatchReader, path: Path,
     return path
 
 
+_RENAME_EXCHANGE = 2  # linux/fs.h
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two existing paths (Linux ``renameat2(RENAME_EXCHANGE)``); False
+    where the platform or filesystem cannot."""
+    if sys.platform != "linux":
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):  # glibc < 2.28, or not glibc
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd = -100
+    if fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _previous(final: Path, staging_root: Path) -> Path:
+    """Where the fallback swap parks the old folder: a fixed name per final path, so
+    :func:`recover_swap` can find it after a crash."""
+    key = hashlib.sha256(str(final.resolve()).encode()).hexdigest()[:16]
+    return staging_root / f"previous-{key}"
+
+
+def recover_swap(final: Path, staging_root: Path) -> bool:
+    """Undo a fallback swap that crashed between its two renames: put the parked previous
+    folder back. Returns True when something was restored."""
+    parked = _previous(final, staging_root)
+    if parked.exists() and not final.exists():
+        os.replace(parked, final)
+        return True
+    return False
+
+
 def swap_into_place(staging: Path, final: Path) -> Path:
-    """Replace the folder ``final`` with ``staging`` by renames on one filesystem."""
+    """Replace the folder ``final`` with ``staging`` (same filesystem) so that a crash at any
+    point leaves either the old or the new folder at ``final``, never neither.
+
+    Linux: one atomic exchange, then the old folder (now at ``staging``) is deleted. Elsewhere:
+    the old folder is parked under a fixed name first and :func:`recover_swap` restores it
+    if the process dies before the second rename (the next swap of ``final`` calls it).
+    """
     final.parent.mkdir(parents=True, exist_ok=True)
-    trash = None
+    if final.exists() and _exchange(staging, final):
+        shutil.rmtree(staging, ignore_errors=True)
+        return final
+    recover_swap(final, staging.parent)
+    parked = _previous(final, staging.parent)
     if final.exists():
-        trash = staging.parent / f"old-{uuid.uuid4().hex}"
-        os.replace(final, trash)
+        shutil.rmtree(parked, ignore_errors=True)
+        os.replace(final, parked)
     os.replace(staging, final)
-    if trash is not None:
-        shutil.rmtree(trash, ignore_errors=True)
+    shutil.rmtree(parked, ignore_errors=True)
     return final
 
 

@@ -7,7 +7,7 @@ import json
 from datetime import date
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
@@ -18,13 +18,10 @@ from crossrec.config import Settings, load_settings
 from crossrec.evaluate.methods import baseline_factories
 from crossrec.evaluate.report import default_methods, evaluate_methods, write_report
 from crossrec.features.build import FeatureBuild, build_features
+from crossrec.runners import task_runner
 from crossrec.score.hybrid import load_recommender
-from crossrec.score.publish import (
-    check_staging,
-    lake_partition,
-    recommendation_table,
-    write_staging,
-)
+from crossrec.score.publish import check_staging, lake_partition
+from crossrec.score.shards import plan_shards, score_shard
 from crossrec.storage import swap_into_place
 from crossrec.train.stages import MartPaths, run_stage
 from crossrec.validate.docs import failure_rows, summary_markdown
@@ -123,24 +120,48 @@ def evaluate_task(settings: Settings, marts: MartPaths, model_dir: Path, run_dat
     return out
 
 
-@task(name="score", **stage)
-def score_task(settings: Settings, marts: MartPaths, model_dir: Path) -> Path:
-    rec = load_recommender(model_dir, marts.load(settings), settings.model.max_history,
-                           which="all")
-    table = recommendation_table(rec, settings.score.top_n, model_dir.name)
-    return write_staging(table, settings.data_dir)
+@task(name="plan-scoring", **stage)
+def plan_scoring_task(settings: Settings, marts: MartPaths, model_dir: Path,
+                      run_date: date) -> tuple[Path, list[tuple[int, int]]]:
+    staging, shards = plan_shards(settings, marts, model_dir, run_date)
+    get_run_logger().info("scoring %d users in %d shard(s)", shards[-1][1], len(shards))
+    return staging, shards
+
+
+@task(name="score", task_run_name="score-shard-{shard}", **stage)
+def score_task(settings: Settings, marts: MartPaths, model_dir: Path, staging: Path,
+               shard: int, start: int, stop: int) -> int:
+    rows = score_shard(settings, marts, model_dir, staging, shard, start, stop)
+    get_run_logger().info("shard %d: users %d-%d, %d rows", shard, start, stop, rows)
+    return rows
 
 
 @task(name="publish", **stage)
-def publish_task(settings: Settings, marts: MartPaths, staging: Path, run_date: date) -> Path:
+def publish_task(settings: Settings, marts: MartPaths, staging: Path, run_date: date,
+                 n_parts: int) -> Path:
     data = marts.load(settings)
     tgt = data.target
     seen = {data.users[u]: set(data.vocab.item_ids[h]) for u, h in
             enumerate(data.all_hist[tgt]) if len(h)}
-    rows = check_staging(staging, seen, settings.score.top_n)
+    rows = check_staging(staging, seen, settings.score.top_n, set(data.users), n_parts)
     final = swap_into_place(staging, lake_partition(settings.data_dir, run_date, tgt))
     get_run_logger().info("published %d rows to %s", rows, final)
     return final
+
+
+@flow(name="score-and-publish", flow_run_name="score-{run_date}")
+def score_and_publish(settings: Settings, marts: MartPaths, model_dir: Path,
+                      run_date: date) -> Path:
+    """Top-N for every user with the model at ``model_dir``, one task per user shard on this
+    flow's task runner (``[run] task_runner``: threads, or Dask worker processes), then
+    check and swap the partition into the lake."""
+    staging, shards = plan_scoring_task(settings, marts, model_dir, run_date)
+    parts = score_task.map(unmapped(settings), unmapped(marts), unmapped(model_dir),
+                           unmapped(staging), shard=list(range(len(shards))),
+                           start=[a for a, _ in shards], stop=[b for _, b in shards])
+    scored = sum(p.result() for p in parts)  # raises the first failed shard's error
+    get_run_logger().info("scored %d rows in %d shard(s)", scored, len(shards))
+    return publish_task(settings, marts, staging, run_date, len(shards))
 
 
 @flow(name="nightly", flow_run_name="nightly-{run_date}")
@@ -162,9 +183,11 @@ def nightly(run_date: date, config_path: str | None = None, data_dir: str | None
     ada = train_task("adapt", settings, marts, run_date, pre, work / "adapt")
     model_dir = train_task("finetune", settings, marts, run_date, ada, settings.data_dir / "models")
     metrics = evaluate_task(settings, marts, model_dir, run_date)
-    staging = score_task(settings, marts, model_dir)
-    final = publish_task(settings, marts, staging, run_date)
+    runner = task_runner(settings)
+    final = score_and_publish.with_options(task_runner=runner)(settings, marts, model_dir,
+                                                               run_date)
     return {"landing": collected["partition"],
             "recommendations": str(final), "metrics": str(metrics),
             "report": str(metrics.parent / "report.md"), "validation": str(validation),
-            "warehouse": str(build.warehouse), "model": str(model_dir)}
+            "warehouse": str(build.warehouse), "model": str(model_dir),
+            "marts": str(marts.interactions.parent)}

@@ -34,8 +34,7 @@ class HybridRecommender(Recommender):
     """``(1 - weight) * z(two-tower) + weight * z(item graph)``; weight 0 is the two-tower
     model alone, 1 the graph alone (the two-tower then only orders items the graph ties)."""
 
-    block = 1024
-    """Users per ranking block: each holds a few dense (users x catalogue) float matrices."""
+    score_copies = 5  # tower, graph, their z-scores and the sum
 
     def __init__(self, model_rec: ModelRecommender, graph: ItemGraph, weight: float):
         if not 0.0 <= weight <= 1.0:

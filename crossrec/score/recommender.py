@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from crossrec.score.topn import blocked_topk, topn
+from crossrec.score.topn import DEFAULT_MEMORY_MB, block_rows, blocked_topk, topn
 from crossrec.train.data import DomainData
 
 
@@ -20,8 +20,19 @@ class Recommender:
     """Base: subclasses override ``score``; ``recommend`` ranks its output in user blocks."""
 
     data: DomainData
-    block: int = 4096
-    """Users scored at once by ``recommend``: bounds memory at ``block * n_target_items``."""
+    memory_mb: float = DEFAULT_MEMORY_MB
+    """Working-memory budget of ``recommend`` (score blocks, tiles), whatever the user count."""
+    block: int | None = None
+    """Users per score block; None derives it from ``memory_mb``."""
+    score_copies: int = 2
+    """Dense (users x catalogue) float32 matrices ``score`` holds at once, to size blocks."""
+
+    def users_per_block(self) -> int:
+        if self.block is not None:
+            return self.block
+        start, stop = self.data.vocab.domain_ranges[1]
+        n_items = stop - start
+        return block_rows(self.memory_mb, 4 * n_items * self.score_copies)
 
     def score(self, users: np.ndarray) -> torch.Tensor:
         """(len(users), n_target_items) scores; columns follow the target catalogue.
@@ -41,7 +52,7 @@ class Recommender:
         """Top-k catalogue columns and scores per user, excluding seen target items."""
         seen = self.seen_target(users, which) if exclude else None
         return blocked_topk(lambda a, b: self.score(users[a:b]), len(users), k, seen,
-                            self.block)
+                            self.users_per_block())
 
 
 class FactorisedRecommender(Recommender):
@@ -59,7 +70,7 @@ class FactorisedRecommender(Recommender):
     def recommend(self, users: np.ndarray, k: int, exclude: bool = True,
                   which: str = "train") -> tuple[np.ndarray, np.ndarray]:
         seen = self.seen_target(users, which) if exclude else None
-        return topn(self.user_matrix(users), self.item_matrix(), k, seen, self.block)
+        return topn(self.user_matrix(users), self.item_matrix(), k, seen, self.memory_mb)
 
 
 class ModelRecommender(FactorisedRecommender):

@@ -9,6 +9,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from crossrec.errors import ValidationFailed
+from crossrec.runners import task_runner
 from crossrec.schemas import RECOMMENDATIONS
 from tests.conftest import RUN_DATE, tiny_settings
 
@@ -17,7 +18,9 @@ from tests.conftest import RUN_DATE, tiny_settings
 def run(tmp_path_factory, prefect_harness):
     from flows.nightly import nightly
 
-    settings = tiny_settings(tmp_path_factory.mktemp("nightly") / "data")
+    # small shards: the scoring stage maps over several tasks and writes several parts
+    settings = tiny_settings(tmp_path_factory.mktemp("nightly") / "data",
+                             score={"top_n": 10, "shard_users": 128})
     first = nightly(run_date=RUN_DATE, settings=settings)
     second = nightly(run_date=RUN_DATE, settings=settings)
     return settings, first, second
@@ -29,9 +32,11 @@ def test_publishes_one_partition_with_schema(run):
     assert [p.name for p in root.iterdir()] == ["run_date=2026-11-22"]
     parts = list((root / "run_date=2026-11-22").iterdir())
     assert [p.name for p in parts] == ["domain=cloth"]
-    files = list(parts[0].glob("*.parquet"))
-    assert len(files) == 1
-    assert ds.dataset(files[0]).schema == RECOMMENDATIONS
+    files = sorted(parts[0].glob("*.parquet"))
+    n_users = pl.read_parquet(Path(first["marts"]) / "mart_eval_split.parquet").height
+    assert [f.name for f in files] == [f"part-{i:05d}.parquet"
+                                       for i in range(-(-n_users // 128))]
+    assert all(ds.dataset(f).schema == RECOMMENDATIONS for f in files)
     assert first["recommendations"] == second["recommendations"]
     assert not list((settings.data_dir / "lake" / ".staging").iterdir())
 
@@ -54,6 +59,47 @@ def test_every_user_gets_top_n_and_nothing_they_have(run):
     assert recs.join(owned, on=["user_id", "item_id"], how="inner").height == 0
     assert recs["item_id"].str.starts_with("cloth:").all()
     assert set(recs["domain"].cast(pl.String)) == {"cloth"}
+
+
+def test_explanations_name_source_items_the_user_has(run):
+    settings, *_ = run
+    recs = pl.read_parquet(settings.data_dir / "lake" / "recommendations")
+    with duckdb.connect(str(settings.data_dir / "warehouse.duckdb"), read_only=True) as con:
+        owned = con.sql("SELECT user_id, item_id FROM stg_interactions "
+                        "WHERE domain = 'sport'").pl()
+    explained = recs.filter(pl.col("explanation").is_not_null())
+    assert explained.height > 0.5 * recs.height
+    assert explained["explanation"].list.len().max() <= settings.score.explain
+    pairs = explained.select("user_id", pl.col("explanation").alias("item_id")).explode("item_id")
+    assert pairs.join(owned, on=["user_id", "item_id"], how="anti").height == 0
+
+
+def test_dask_task_runner_publishes_identical_files(run):
+    """The scoring subflow on a LocalCluster of 2 worker processes writes byte-identical
+    parts to the thread pool's."""
+    pytest.importorskip("prefect_dask")
+    from datetime import date
+
+    from crossrec.train.stages import MartPaths
+    from flows.nightly import score_and_publish
+
+    settings, first, _ = run
+    marts_dir = Path(first["marts"])
+    marts = MartPaths(marts_dir / "mart_interactions.parquet",
+                      marts_dir / "mart_eval_split.parquet",
+                      marts_dir / "mart_item_features.parquet")
+    dask_settings = settings.model_copy(
+        update={"run": settings.run.model_copy(update={"task_runner": "dask", "workers": 2})})
+    other_day = date(2026, 11, 23)
+    runner = task_runner(dask_settings)
+    assert type(runner).__name__ == "DaskTaskRunner"
+    final = score_and_publish.with_options(task_runner=runner)(
+        dask_settings, marts, Path(first["model"]), other_day)
+    threads = Path(first["recommendations"])
+    assert sorted(p.name for p in Path(final).iterdir()) == sorted(
+        p.name for p in threads.iterdir())
+    for part in threads.iterdir():
+        assert (Path(final) / part.name).read_bytes() == part.read_bytes()
 
 
 def test_records_metrics_for_model_and_baselines(run):

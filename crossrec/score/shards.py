@@ -1,0 +1,65 @@
+"""Scoring one user shard: the unit the flow maps over its task runner.
+
+Each shard task loads the model version and the marts itself (a Dask worker process shares
+nothing with the flow), once per process: the loaded recommender is cached by its inputs.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from crossrec.config import Settings
+from crossrec.score.hybrid import load_recommender
+from crossrec.score.publish import (
+    recommendation_table,
+    shard_ranges,
+    staging_dir,
+    write_part,
+)
+from crossrec.score.recommender import Recommender
+from crossrec.train.data import load_domain_data
+from crossrec.train.stages import MartPaths
+
+
+@lru_cache(maxsize=2)
+def _recommender(model_dir: Path, marts: MartPaths, source: str, target: str,
+                 max_history: int, memory_mb: float) -> Recommender:
+    data = load_domain_data(marts.interactions, marts.eval_split, source, target)
+    rec = load_recommender(model_dir, data, max_history, which="all")
+    rec.memory_mb = memory_mb
+    return rec
+
+
+def recommender_for(settings: Settings, marts: MartPaths, model_dir: Path) -> Recommender:
+    """The published model over every known user's full history, cached per process."""
+    return _recommender(model_dir, marts, settings.domains.source, settings.domains.target,
+                        settings.model.max_history, settings.score.memory_mb)
+
+
+def plan_shards(settings: Settings, marts: MartPaths, model_dir: Path, run_date: date
+                ) -> tuple[Path, list[tuple[int, int]]]:
+    """The staging folder (emptied: parts of an earlier, crashed attempt must not mix in)
+    and the user ranges to score. Users are the rows of the eval split (sorted by id)."""
+    staging = staging_dir(settings.data_dir, run_date, settings.domains.target, model_dir.name)
+    shutil.rmtree(staging, ignore_errors=True)
+    n_users = pq.ParquetFile(marts.eval_split).metadata.num_rows
+    return staging, shard_ranges(n_users, settings.score.shard_users)
+
+
+def score_shard(settings: Settings, marts: MartPaths, model_dir: Path, staging: Path,
+                shard: int, start: int, stop: int) -> int:
+    """Score users ``[start, stop)`` into ``staging/part-<shard>.parquet``; returns rows."""
+    rec = recommender_for(settings, marts, model_dir)
+    if stop > len(rec.data.users):
+        raise ValueError(f"shard {shard}: users {start}:{stop} but the marts hold "
+                         f"{len(rec.data.users)}")
+    table = recommendation_table(rec, settings.score.top_n, model_dir.name,
+                                 np.arange(start, stop), settings.score.explain)
+    write_part(table, staging, shard)
+    return table.num_rows
