@@ -1,5 +1,6 @@
-"""``crossrec`` command line: ``crossrec run`` (the nightly flow) and ``crossrec evaluate``
-(the evaluation protocol on any configured data)."""
+"""``crossrec`` command line: ``crossrec run`` (the nightly flow), ``crossrec ingest-clicks``
+(one day of click logs) and ``crossrec evaluate`` (the evaluation protocol on any configured
+data)."""
 
 from __future__ import annotations
 
@@ -77,6 +78,33 @@ def run(
     typer.echo(f"crossrec run {day} finished:")
     for name in ("landing", "recommendations", "report", "metrics", "warehouse", "model"):
         typer.echo(f"  {name:<16} {outputs[name]}")
+
+
+@app.command("ingest-clicks")
+def ingest_clicks(
+    event_date: Annotated[str | None, typer.Option("--date", help="Event date of the click "
+                                                   "logs, YYYY-MM-DD (default: yesterday).")
+                          ] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML config file.")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", envvar="CROSSREC_DATA_DIR",
+                                                  help="Data folder (default ./data).")] = None,
+) -> None:
+    """Ingest one day of click logs from the drop folder and print what was kept."""
+    from datetime import timedelta
+
+    day, settings = _checked_inputs(event_date, config, data_dir)
+    if event_date is None:
+        day -= timedelta(days=1)
+    from flows.ingest_clicks import ingest_clicks as flow
+
+    try:
+        out = flow(event_date=day, settings=settings)
+    except CrossrecError as exc:
+        _fail(exc, 1)
+    t = out["summary"]["totals"]
+    typer.echo(f"click logs of {day}: read {t['read']}, kept {t['kept']} ({t['late']} late), "
+               f"quarantined {t['quarantined']} {out['summary']['quarantined_by_reason']}")
+    typer.echo(f"  report  {out['feedback']}")
 
 
 @app.command()

@@ -137,6 +137,18 @@ class ScoreConfig(StrictModel):
     the recommendation); 0 leaves the column null and skips the work."""
 
 
+class ClicksConfig(StrictModel):
+    drop_dir: Path | None = None
+    """Where click-log files arrive, one ``event_date=YYYY-MM-DD/`` folder per day of
+    ``*.jsonl[.gz]`` / ``*.parquet`` files; None: ``<data_dir>/drop/clicks``."""
+    urls: list[str] = Field(default_factory=list)
+    """Click logs to download as well; ``{event_date}`` in a URL becomes the day."""
+    future_tolerance_s: int = Field(300, ge=0)
+    """Clock skew allowed before an event timestamp counts as in the future."""
+    ingest_yesterday: bool = True
+    """The nightly run ingests the click logs of the day before its run date first."""
+
+
 class RunOptions(StrictModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where to train and score; auto picks CUDA when present."""
@@ -168,6 +180,7 @@ class Settings(StrictModel):
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
     score: ScoreConfig = ScoreConfig()
+    clicks: ClicksConfig = ClicksConfig()
     run: RunOptions = RunOptions()
 
     @field_validator("sources")
@@ -213,7 +226,8 @@ def load_settings(path: Path | None = None, **overrides) -> Settings:
             for key in ("path", "meta_path"):
                 if isinstance(src, dict) and isinstance(src.get(key), str) and not is_url(src[key]):
                     src[key] = str(base / src[key])
-        for block, key in (("collect", "cache_dir"), ("features", "temp_directory")):
+        for block, key in (("collect", "cache_dir"), ("features", "temp_directory"),
+                           ("clicks", "drop_dir")):
             section = raw.get(block)
             if isinstance(section, dict) and isinstance(section.get(key), str):
                 section[key] = str(base / section[key])

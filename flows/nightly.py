@@ -1,10 +1,11 @@
-"""The nightly flow: collect -> features -> validate -> pretrain -> adapt -> finetune ->
-evaluate -> score -> publish. Each task calls library code and passes paths onward."""
+"""The nightly flow: ingest yesterday's clicks -> collect -> features -> validate -> pretrain ->
+adapt -> finetune -> evaluate -> score -> publish. Each task calls library code and passes
+paths onward."""
 
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task, unmapped
@@ -26,6 +27,7 @@ from crossrec.storage import swap_into_place
 from crossrec.train.stages import MartPaths, run_stage
 from crossrec.validate.docs import failure_rows, summary_markdown
 from crossrec.validate.gate import report_path, validate_warehouse
+from flows.ingest_clicks import ingest_clicks
 
 # Everything here writes state, so Prefect's input caching must never skip a task.
 stage = dict(cache_policy=NO_CACHE)
@@ -112,8 +114,10 @@ def evaluate_task(settings: Settings, marts: MartPaths, model_dir: Path, run_dat
         lambda: load_recommender(model_dir, data, settings.model.max_history), data,
         baseline_factories(settings))
     rows = evaluate_methods(methods)
-    out = write_report(rows, settings.data_dir / "reports" / run_date.isoformat(), run_date,
-                       model_dir)
+    reports = settings.data_dir / "reports"
+    yesterday = (run_date - timedelta(days=1)).isoformat()
+    out = write_report(rows, reports / run_date.isoformat(), run_date, model_dir,
+                       feedback=reports / yesterday / "feedback.md")
     create_table_artifact(key="crossrec-metrics", table=rows,
                           description=f"Held-out metrics for run {run_date}")
     create_markdown_artifact(key="crossrec-report", markdown=(out.parent / "report.md").read_text())
@@ -172,6 +176,8 @@ def nightly(run_date: date, config_path: str | None = None, data_dir: str | None
     if settings is None:
         settings = load_settings(Path(config_path) if config_path else None, data_dir=data_dir)
     check_sources(settings)
+    if settings.clicks.ingest_yesterday:  # yesterday's clicks are tonight's training signal
+        ingest_clicks(run_date - timedelta(days=1), settings=settings)
     fetched = download_all(settings)
     collected = collect_task(settings, run_date, fetched)
     build = features_task(settings, run_date, full_refresh)

@@ -43,3 +43,10 @@ def test_missing_data_folder(tmp_path):
     assert result.exit_code == 2
     assert "data folder not found" in result.output and "nowhere" in result.output
     assert not data.exists()
+
+
+def test_ingest_clicks_refuses_a_bad_date(tmp_path):
+    data = tmp_path / "data"
+    result = runner.invoke(app, ["ingest-clicks", "--data-dir", str(data), "--date", "yesterday"])
+    assert result.exit_code == 2 and "not a valid date" in result.output
+    assert not data.exists()

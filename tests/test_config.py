@@ -68,3 +68,12 @@ def test_unknown_source_kind_rejected(tmp_path):
 def test_settings_are_frozen():
     with pytest.raises(ValidationError):
         Settings().data_dir = Path("x")
+
+
+def test_click_drop_dir_is_resolved_against_the_config_folder(tmp_path):
+    from crossrec.config import load_settings
+
+    (tmp_path / "conf").mkdir()
+    cfg = tmp_path / "conf" / "crossrec.toml"
+    cfg.write_text('[clicks]\ndrop_dir = "drop"\n')
+    assert load_settings(cfg).clicks.drop_dir == tmp_path / "conf" / "drop"

@@ -45,8 +45,10 @@ def stage_histories(final: Path) -> dict[str, list[dict]]:
     return dict(reversed(out.items()))  # pretrain first
 
 
-def write_report(rows: list[dict], out_dir: Path, run_date: date, model_dir: Path) -> Path:
-    """``metrics.json``, ``report.md`` and plots under ``out_dir``; returns the metrics path."""
+def write_report(rows: list[dict], out_dir: Path, run_date: date, model_dir: Path,
+                 feedback: Path | None = None) -> Path:
+    """``metrics.json``, ``report.md`` and plots under ``out_dir``; returns the metrics path.
+    ``feedback``: a click-feedback markdown (yesterday's CTR tables) to include."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "metrics.json"
     path.write_text(json.dumps({"run_date": run_date.isoformat(),
@@ -72,6 +74,9 @@ def write_report(rows: list[dict], out_dir: Path, run_date: date, model_dir: Pat
     lines += ["", "![NDCG@10 by method](ndcg_by_method.png)", "",
               "![Training curves](training_curves.png)", "",
               "![Discriminator and probe accuracy](discriminator.png)", ""]
+    if feedback is not None and feedback.is_file():  # one heading level down, under ours
+        lines += [("#" + line) if line.startswith("#") else line
+                  for line in feedback.read_text().splitlines()]
     (out_dir / "report.md").write_text("\n".join(lines))
     return path
 

@@ -30,9 +30,9 @@ from crossrec.storage import partition_dir, write_batches_atomic, write_parquet_
 # truth never reaches a history or a popularity count), hence they come after that mart.
 MODELS: tuple[str, ...] = (
     "staging/stg_landed",
+    "staging/stg_clicks",  # before stg_interactions: clicks and purchases are positives
     "staging/stg_interactions",
     "staging/stg_items",
-    "staging/stg_clicks",
     "intermediate/int_user_domains",
     "marts/mart_eval_split",
     "marts/mart_interactions",

@@ -58,6 +58,8 @@ def test_stg_interactions_dedupes_filters_domain_and_future_partitions(tmp_path,
     refresh(con, SQL / "staging" / "stg_landed.sql", landing_partitions(data_dir / "landing"),
             "ingest_date")
     assert con.execute("SELECT count(*) FROM stg_landed").fetchall() == [(6,)]  # all, as landed
+    set_variables(con, run_variables(tiny_settings(tmp_path), RUN_DATE))
+    run_model(con, SQL / "staging" / "stg_clicks.sql")  # no click log yet: empty
     run_model(con, SQL / "staging" / "stg_interactions.sql")
     got = con.execute("SELECT user_id, item_id, event_ts, ingest_date FROM stg_interactions "
                       "ORDER BY ALL").fetchall()
@@ -355,3 +357,35 @@ def test_stg_clicks_is_empty_and_typed_before_any_click_log(tmp_path, con):
     types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns "
                              "WHERE table_name = 'stg_clicks'").fetchall())
     assert types["rank"] == "SMALLINT" and types["event_date"] == "DATE"
+
+
+def test_clicks_and_purchases_become_target_interactions(tmp_path, con):
+    from crossrec.schemas import CLICKS, INTERACTIONS
+
+    land(tmp_path, date(2026, 11, 20), "a", pa.table({
+        "user_id": ["u1", "u1"], "item_id": ["sport:1", "cloth:1"], "domain": ["sport", "cloth"],
+        "event_ts": [ts(19), ts(19)], "rating": [None, None], "source": ["t", "t"]},
+        schema=INTERACTIONS))
+    clicks = pa.table({
+        "event_id": ["e1", "e2", "e3", "e4"],
+        "event_ts": [ts(20), ts(20, 1), ts(20, 2), ts(20, 3)],
+        "user_id": ["u1", "u1", "u2", "u1"],
+        "item_id": ["cloth:7", "cloth:8", "cloth:9", "cloth:1"],
+        "event_type": ["impression", "click", "purchase", "click"],
+        "rec_run_date": [date(2026, 11, 19)] * 4, "rank": [1, 2, 1, 3],
+        "model_version": ["m"] * 4}, schema=CLICKS)
+    write_parquet_atomic(clicks, tmp_path / "lake" / "clicks" / "event_date=2026-11-20"
+                         / "a.parquet")
+    refresh(con, SQL / "staging" / "stg_landed.sql", landing_partitions(tmp_path / "landing"),
+            "ingest_date")
+    set_variables(con, run_variables(tiny_settings(tmp_path), RUN_DATE))
+    run_model(con, SQL / "staging" / "stg_clicks.sql")
+    run_model(con, SQL / "staging" / "stg_interactions.sql")
+    got = con.execute("SELECT user_id, item_id, domain, source FROM stg_interactions "
+                      "ORDER BY ALL").fetchall()
+    assert got == [
+        ("u1", "cloth:1", "cloth", "t"),  # already had it: the earlier landed row stays
+        ("u1", "cloth:8", "cloth", "clicks"),  # a click is a positive
+        ("u1", "sport:1", "sport", "t"),
+        ("u2", "cloth:9", "cloth", "clicks"),  # a purchase too, even for a user new to us
+    ]  # the impression of cloth:7 is not an interaction

@@ -128,3 +128,43 @@ def test_failed_validation_stops_before_training_and_publishing(tmp_path, prefec
         nightly(run_date=RUN_DATE, settings=settings)
     assert not (settings.data_dir / "models").exists()
     assert not (settings.data_dir / "lake").exists()
+
+
+def test_click_loop_ingests_simulated_feedback_into_training_rows(run):
+    """Clicks simulated on the published lists go through the ingestion flow (duplicates,
+    late and malformed events included) and come back as training interactions."""
+    from datetime import UTC, datetime, timedelta
+
+    import pyarrow.parquet as pq
+
+    from crossrec.clicks.ingest import click_paths
+    from crossrec.collect.clicksim import ClickSimConfig, simulate, write_jsonl
+    from crossrec.collect.synthetic import SyntheticWorld
+    from crossrec.features.build import build_features
+    from flows.ingest_clicks import ingest_clicks
+
+    settings, first, _ = run
+    world = SyntheticWorld(settings.sources[0], settings.domains.source, settings.domains.target)
+    recs = pq.read_table(sorted(Path(first["recommendations"]).iterdir()))
+    day = RUN_DATE + timedelta(days=1)
+    sim = simulate(world, recs, RUN_DATE, day, ClickSimConfig(duplicate_rate=0.05,
+                                                              late_rate=0.1, malformed_rate=0.02))
+    write_jsonl(sim, click_paths(settings, day).drop / "clicks.jsonl")
+    as_of = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # the night after the clicks
+    out = ingest_clicks(day, settings=settings, as_of=as_of)
+    totals = out["summary"]["totals"]
+    assert totals["kept"] == sim.events.num_rows
+    assert totals["quarantined"] == sim.n_duplicates + sim.n_malformed
+    assert totals["late"] == sim.n_late > 0
+    assert totals["by_event_type"] == {k: v for k, v in sim.expected_counts.items() if v}
+    assert "## By rank" in Path(out["feedback"]).read_text()
+    # a second delivery of the same file adds nothing
+    again = ingest_clicks(day, settings=settings, as_of=as_of)
+    assert again["summary"]["totals"]["kept"] == 0
+
+    build = build_features(settings, day + timedelta(days=1))
+    with duckdb.connect(str(build.warehouse), read_only=True) as con:
+        from_clicks = con.execute("SELECT count(*) FROM stg_interactions "
+                                  "WHERE source = 'clicks'").fetchall()[0][0]
+    positives = pl.from_arrow(sim.events).filter(pl.col("event_type") != "impression")
+    assert 0 < from_clicks <= positives.select("user_id", "item_id").n_unique()

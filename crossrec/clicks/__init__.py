@@ -1,0 +1,1 @@
+"""Click-log ingestion and feedback metrics: the loop from published lists back to training."""

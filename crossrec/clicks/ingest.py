@@ -1,0 +1,298 @@
+"""Ingest one day of click logs into ``lake/clicks/event_date=D/``, idempotently.
+
+Inputs: every ``*.jsonl[.gz]`` / ``*.parquet`` in ``<drop_dir>/event_date=D/`` plus the
+configured URLs (downloaded). What happens to each record, in order:
+
+1. parsed and field-checked (:mod:`crossrec.clicks.parse`); bad ones are quarantined;
+2. quarantined too: timestamps in the future, a ``rec_run_date`` with no published
+   recommendations, a user or item that run did not serve;
+3. duplicates by ``event_id``, within the batch (the first delivery wins) or already in the
+   lake, are dropped and quarantined with a pointer to the copy that was kept;
+4. the kept events pass the Great Expectations suite of the ``stg_clicks`` contract, or
+   nothing is written at all;
+5. each event lands in the partition of its own UTC date (late events in the day before),
+   as a new part named by a hash of its content, so a rerun writes nothing new.
+
+A file whose exact bytes were ingested before is skipped (a manifest of sha256 sums), and its
+events could not be counted twice anyway (step 3). ``reports/D/clicks.json`` says what was
+read, kept and quarantined, per file and per reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from crossrec.clicks.parse import FIELDS, ParsedFile, parse_file
+from crossrec.config import Settings
+from crossrec.errors import InputDataError, ValidationFailed
+from crossrec.features.contracts import load_contract
+from crossrec.schemas import CLICKS, QUARANTINE
+from crossrec.score.publish import lake_partition
+from crossrec.storage import partition_dir, write_parquet_atomic, write_text_atomic
+
+SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".parquet")
+EVENTS = {"event_id": pl.String, "event_ts": pl.Datetime("us", "UTC"), "user_id": pl.String,
+          "item_id": pl.String, "event_type": pl.String, "rec_run_date": pl.Date,
+          "rank": pl.Int16, "model_version": pl.String, "line": pl.Int64, "file": pl.String,
+          "file_order": pl.Int64}
+"""Parsed events in memory: the CLICKS columns plus where each came from."""
+
+
+@dataclass(frozen=True)
+class ClickPaths:
+    drop: Path
+    lake: Path
+    quarantine: Path
+    manifest: Path
+    report: Path
+
+
+def click_paths(settings: Settings, event_date: date) -> ClickPaths:
+    data = settings.data_dir
+    drop_root = settings.clicks.drop_dir or data / "drop" / "clicks"
+    return ClickPaths(
+        drop=partition_dir(drop_root, "event_date", event_date),
+        lake=data / "lake" / "clicks",
+        quarantine=partition_dir(data / "quarantine" / "clicks", "event_date", event_date),
+        manifest=data / "lake" / ".clicks-ingested.json",
+        report=data / "reports" / event_date.isoformat() / "clicks.json",
+    )
+
+
+def drop_files(paths: ClickPaths) -> list[Path]:
+    if not paths.drop.is_dir():
+        return []
+    return sorted(p for p in paths.drop.iterdir()
+                  if p.is_file() and p.name.lower().endswith(SUFFIXES))
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _events_frame(parsed: list[ParsedFile]) -> pl.DataFrame:
+    frames = []
+    for order, p in enumerate(parsed):
+        if p.kept:
+            frames.append(pl.DataFrame({**p.columns, "file": [p.path.name] * p.kept,
+                                        "file_order": [order] * p.kept}))
+    if not frames:
+        return pl.DataFrame(schema=EVENTS)
+    return pl.concat(frames, how="vertical_relaxed").cast(EVENTS).select(list(EVENTS))
+
+
+def _quarantine_rows(frame: pl.DataFrame, reason: str, detail: pl.Expr, column: str | None
+                     ) -> pl.DataFrame:
+    return frame.select(
+        pl.col("file"), pl.col("line").cast(pl.Int64),
+        pl.lit(column, dtype=pl.String).alias("column"), pl.lit(reason).alias("reason"),
+        detail.cast(pl.String).alias("detail"),
+        pl.concat_str([pl.col(c).cast(pl.String) for c in FIELDS], separator=" | ").alias("raw"))
+
+
+def _served(settings: Settings, run_dates: list[date]) -> dict[date, pl.DataFrame]:
+    """(user_id, item_id) served on each rec_run_date that has a published partition."""
+    out = {}
+    for day in run_dates:
+        folder = lake_partition(settings.data_dir, day, settings.domains.target)
+        if folder.is_dir():
+            out[day] = pl.read_parquet(folder / "*.parquet", columns=["user_id", "item_id"])
+    return out
+
+
+def _existing_ids(lake: Path) -> pl.DataFrame:
+    files = sorted(lake.glob("event_date=*/*.parquet"))
+    if not files:
+        return pl.DataFrame(schema={"event_id": pl.String, "kept_in": pl.String})
+    return pl.concat([pl.read_parquet(f, columns=["event_id"]).with_columns(
+        pl.lit(f"{f.parent.name}/{f.name}").alias("kept_in")) for f in files])
+
+
+def screen(events: pl.DataFrame, settings: Settings, now: datetime, lake: Path
+           ) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """Kept events (first delivery of each new event_id, served, not in the future) and the
+    quarantine frames for the rest."""
+    bad: list[pl.DataFrame] = []
+    limit = now.astimezone(UTC).replace(tzinfo=None) + _tolerance(settings)
+    future = pl.col("event_ts").dt.replace_time_zone(None) > limit
+    bad.append(_quarantine_rows(events.filter(future), "future timestamp",
+                                pl.col("event_ts").cast(pl.String), "event_ts"))
+    events = events.filter(~future)
+
+    served = _served(settings, sorted(set(events["rec_run_date"].to_list())))
+    published = pl.col("rec_run_date").is_in(list(served))
+    bad.append(_quarantine_rows(events.filter(~published), "no published run",
+                                pl.format("no recommendations published for {}",
+                                          pl.col("rec_run_date")), "rec_run_date"))
+    events = events.filter(published)
+    keep = []
+    for day, recs in served.items():
+        batch = events.filter(pl.col("rec_run_date") == day)
+        known_user = pl.col("user_id").is_in(recs["user_id"].unique().implode())
+        known_item = pl.col("item_id").is_in(recs["item_id"].unique().implode())
+        bad.append(_quarantine_rows(batch.filter(~known_user), "unknown user",
+                                    pl.format("{} got no list on {}", pl.col("user_id"),
+                                              pl.col("rec_run_date")), "user_id"))
+        bad.append(_quarantine_rows(batch.filter(known_user & ~known_item), "unknown item",
+                                    pl.format("{} was served to nobody on {}",
+                                              pl.col("item_id"), pl.col("rec_run_date")),
+                                    "item_id"))
+        keep.append(batch.filter(known_user & known_item))
+    events = pl.concat(keep) if keep else events.clear()
+
+    events = events.sort("file_order", "line")
+    first = events.group_by("event_id", maintain_order=True).agg(
+        pl.col("file").first().alias("first_file"), pl.col("line").first().alias("first_line"))
+    events = events.join(first, on="event_id", how="left")
+    repeat = (pl.col("file") != pl.col("first_file")) | (pl.col("line") != pl.col("first_line"))
+    bad.append(_quarantine_rows(events.filter(repeat), "duplicate event_id",
+                                pl.format("same event as {} line {}", pl.col("first_file"),
+                                          pl.col("first_line")), "event_id"))
+    events = events.filter(~repeat).drop("first_file", "first_line")
+
+    existing = _existing_ids(lake)
+    events = events.join(existing, on="event_id", how="left")
+    old = pl.col("kept_in").is_not_null()
+    bad.append(_quarantine_rows(events.filter(old), "duplicate event_id",
+                                pl.format("already ingested in {}", pl.col("kept_in")),
+                                "event_id"))
+    return events.filter(~old).drop("kept_in"), bad
+
+
+def _tolerance(settings: Settings):
+    from datetime import timedelta
+
+    return timedelta(seconds=settings.clicks.future_tolerance_s)
+
+
+def validate_events(settings: Settings, events: pl.DataFrame) -> None:
+    """The ``stg_clicks`` contract's suite on the kept events (GX runs on pandas)."""
+    from crossrec.validate.gate import describe, ephemeral_context, run_suite
+    from crossrec.validate.suites import build_suite
+
+    sql_dir = settings.sql_dir or Path(__file__).resolve().parents[2] / "sql"
+    contract = load_contract(sql_dir / "staging" / "stg_clicks.sql")
+    context = ephemeral_context()
+    suite = build_suite(contract.model_copy(update={"min_rows": None}), {})
+    result = run_suite(context, suite, events.to_pandas())
+    if not result.success:
+        raise ValidationFailed(f"click events failed {contract.model}'s contract: "
+                               f"{describe([result])}")
+
+
+def _part_name(table: pa.Table) -> str:
+    """A name from the content: the same events always give the same part."""
+    ids = table["event_id"].to_pylist()
+    return "part-" + hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16] + ".parquet"
+
+
+def write_partitions(events: pl.DataFrame, lake: Path) -> dict[str, int]:
+    """Append each event date's events as a new part; returns rows per partition."""
+    written = {}
+    events = events.with_columns(pl.col("event_ts").dt.date().alias("event_date"))
+    for (day,), part in events.sort("event_date", "event_ts", "event_id").group_by(
+            "event_date", maintain_order=True):
+        table = part.select(FIELDS).to_arrow().cast(CLICKS)
+        folder = partition_dir(lake, "event_date", day)
+        write_parquet_atomic(table, folder / _part_name(table))
+        written[day.isoformat()] = table.num_rows
+    return written
+
+
+def _read_manifest(path: Path) -> dict[str, dict]:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def ingest_day(settings: Settings, event_date: date, extra_files: list[Path] | None = None,
+               now: datetime | None = None) -> dict:
+    """Ingest ``event_date``'s drop folder (and ``extra_files``, e.g. downloads); returns the
+    summary also written to ``reports/<event_date>/clicks.json``."""
+    now = now or datetime.now(UTC)
+    paths = click_paths(settings, event_date)
+    manifest = _read_manifest(paths.manifest)
+    files, skipped, parsed, sums = drop_files(paths) + list(extra_files or []), [], [], {}
+    for f in files:
+        digest = sha256(f)
+        if digest in manifest or digest in sums.values():
+            skipped.append({"file": f.name, "reason": "already ingested",
+                            "first": manifest.get(digest, {}).get("file", f.name)})
+            continue
+        sums[f.name] = digest
+        try:
+            parsed.append(parse_file(f))
+        except Exception as exc:  # an unreadable Parquet file: nothing of it is used
+            raise InputDataError(f"{f}: cannot read click log: {exc}") from exc
+    events = _events_frame(parsed)
+    kept, bad = screen(events, settings, now, paths.lake)
+    parse_bad = [pl.DataFrame({"file": [p.path.name] * len(p.bad),
+                               "line": [b.line for b in p.bad],
+                               "column": [b.column for b in p.bad],
+                               "reason": [b.reason for b in p.bad],
+                               "detail": [b.detail for b in p.bad],
+                               "raw": [b.raw for b in p.bad]},
+                              schema=dict(zip(QUARANTINE.names, [pl.String, pl.Int64, pl.String,
+                                                                 pl.String, pl.String,
+                                                                 pl.String], strict=True)))
+                 for p in parsed if p.bad]
+    quarantine = pl.concat([*parse_bad, *bad], how="vertical_relaxed") if (
+        parse_bad or bad) else pl.DataFrame(schema={k: pl.String for k in QUARANTINE.names})
+    if kept.height:
+        validate_events(settings, kept.with_columns(
+            pl.col("event_ts").dt.date().alias("event_date")))
+    written = write_partitions(kept, paths.lake) if kept.height else {}
+    if quarantine.height:
+        q = quarantine.sort("file", "line").to_arrow().cast(QUARANTINE)
+        write_parquet_atomic(q, paths.quarantine / _quarantine_name(q))
+    for f in parsed:  # only now: a crash before this point re-reads the files next time
+        manifest[sums[f.path.name]] = {"file": f.path.name, "event_date": event_date.isoformat(),
+                                       "ingested_at": now.isoformat()}
+    if parsed:
+        write_text_atomic(json.dumps(manifest, indent=1, sort_keys=True), paths.manifest)
+    summary = _summary(event_date, parsed, kept, quarantine, written, skipped)
+    write_text_atomic(json.dumps(summary, indent=1), paths.report)
+    return summary
+
+
+def _quarantine_name(table: pa.Table) -> str:
+    key = "\n".join(f"{f}:{n}:{r}" for f, n, r in zip(
+        table["file"].to_pylist(), table["line"].to_pylist(), table["reason"].to_pylist(),
+        strict=True))
+    return "part-" + hashlib.sha256(key.encode()).hexdigest()[:16] + ".parquet"
+
+
+def _summary(event_date: date, parsed: list[ParsedFile], kept: pl.DataFrame,
+             quarantine: pl.DataFrame, written: dict[str, int], skipped: list[dict]) -> dict:
+    kept_by_file = Counter(kept["file"].to_list()) if kept.height else Counter()
+    bad_by_file = Counter(quarantine["file"].to_list()) if quarantine.height else Counter()
+    files = [{"file": p.path.name, "read": p.read, "kept": kept_by_file.get(p.path.name, 0),
+              "quarantined": bad_by_file.get(p.path.name, 0),
+              "ignored_columns": p.extra_columns} for p in parsed]
+    late = {d: n for d, n in written.items() if d < event_date.isoformat()}
+    by_type = (dict(Counter(kept["event_type"].to_list())) if kept.height else {})
+    return {
+        "event_date": event_date.isoformat(),
+        "files": files,
+        "skipped_files": skipped,
+        "totals": {"read": int(sum(p.read for p in parsed)), "kept": kept.height,
+                   "quarantined": quarantine.height,
+                   "late": int(sum(late.values())), "by_event_type": by_type},
+        "quarantined_by_reason": dict(Counter(quarantine["reason"].to_list()))
+        if quarantine.height else {},
+        "written": written,
+        "users": int(kept["user_id"].n_unique()) if kept.height else 0,
+        "mean_rank_clicked": float(np.mean(kept.filter(
+            pl.col("event_type") == "click")["rank"].to_numpy())) if by_type.get("click") else None,
+    }
