@@ -49,8 +49,7 @@ def run_size(rows: int, folder: Path, args: argparse.Namespace) -> dict:
         "run": {"threads": args.threads, "device": args.device, "progress": False}})
     collect(settings, DAY)
     build = build_features(settings, DAY)
-    marts = MartPaths(build.exports["mart_interactions"], build.exports["mart_eval_split"],
-                      build.exports.get("mart_item_features"))
+    marts = MartPaths.from_exports(build.exports)
     t0 = time.perf_counter()
     data = marts.load(settings)
     load_s = time.perf_counter() - t0

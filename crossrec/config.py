@@ -116,6 +116,10 @@ class TrainConfig(StrictModel):
     cold_dropout: float = Field(0.5, ge=0.0, le=1.0)
     """During fine-tuning, the share of examples whose target history is hidden so the model
     learns to recommend from source history alone (the cold-start case)."""
+    weak_negative_weight: float = Field(0.5, ge=0.0)
+    """Fine-tuning: weight of a pairwise (BPR) term that ranks each positive above up to
+    ``WEAK_PER_EXAMPLE`` of the user's weak negatives (shown, not clicked); 0 turns it off.
+    No effect until click logs are ingested."""
     negatives: int = Field(2048, ge=0)
     """Sampled softmax: catalogues larger than this train against this many uniformly drawn
     negatives per batch instead of every item (0 = always the full softmax)."""

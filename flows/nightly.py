@@ -182,8 +182,7 @@ def nightly(run_date: date, config_path: str | None = None, data_dir: str | None
     collected = collect_task(settings, run_date, fetched)
     build = features_task(settings, run_date, full_refresh)
     validation = validate_task(settings, run_date)
-    marts = MartPaths(build.exports["mart_interactions"], build.exports["mart_eval_split"],
-                      build.exports.get("mart_item_features"))
+    marts = MartPaths.from_exports(build.exports)
     work = settings.data_dir / "work" / f"run_date={run_date.isoformat()}"
     pre = train_task("pretrain", settings, marts, run_date, None, work / "pretrain")
     ada = train_task("adapt", settings, marts, run_date, pre, work / "adapt")

@@ -29,8 +29,7 @@ ROLES = ("cold_val", "cold_test")
 def build_marts(settings: Settings, run_date: date) -> MartPaths:
     collect(settings, run_date)
     build = build_features(settings, run_date)
-    return MartPaths(build.exports["mart_interactions"], build.exports["mart_eval_split"],
-                     build.exports.get("mart_item_features"))
+    return MartPaths.from_exports(build.exports)
 
 
 def train_all(settings: Settings, marts: MartPaths, run_date: date, out: Path) -> Path:

@@ -36,6 +36,7 @@ MODELS: tuple[str, ...] = (
     "intermediate/int_user_domains",
     "marts/mart_eval_split",
     "marts/mart_interactions",
+    "marts/mart_weak_negatives",
     "intermediate/int_user_histories",
     "intermediate/int_item_stats",
     "marts/mart_user_sequences",

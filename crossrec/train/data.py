@@ -72,6 +72,9 @@ class DomainData:
     """Per role: user index -> number of held-out items, including ones not in the vocabulary."""
     user_role: np.ndarray
     """Split of each user: train, cold_val or cold_test."""
+    weak_negatives: list[np.ndarray] | None = None
+    """Per user index: target items shown to the user and not taken (``mart_weak_negatives``,
+    global indices), or None without click feedback."""
     _recent: dict[tuple[str, str, int], np.ndarray] = field(default_factory=dict, repr=False)
 
     def recent(self, domain: str, width: int, which: str = "train") -> np.ndarray:
@@ -145,3 +148,20 @@ def load_domain_data(mart_interactions: Path, mart_eval_split: Path, source: str
         truth[role] = {users[u]: np.asarray(i, dtype=np.int64) for u, i in in_vocab.iter_rows()}
     return DomainData(vocab, source, target, user_ids, train_hist, all_hist, truth, sizes,
                       split["user_split"].to_numpy().astype(object))
+
+
+def load_weak_negatives(path: Path, data: DomainData) -> list[np.ndarray]:
+    """Per user index, the global indices of their weak-negative target items; users and items
+    the vocabulary does not know are left out."""
+    frame = pl.read_parquet(path, columns=["user_id", "item_id"])
+    users = {u: i for i, u in enumerate(data.users)}
+    start, stop = data.vocab.domain_ranges[data.vocab.domains.index(data.target)]
+    out = [np.zeros(0, dtype=np.int64) for _ in range(len(data.users))]
+    grouped: dict[int, list[int]] = {}
+    for user, item in frame.iter_rows():
+        u, i = users.get(user), data.vocab.index.get(item)
+        if u is not None and i is not None and start <= i < stop:
+            grouped.setdefault(u, []).append(i)
+    for u, items in grouped.items():
+        out[u] = np.asarray(sorted(items), dtype=np.int64)
+    return out

@@ -26,7 +26,7 @@ from crossrec.train.adapt import AdaptTrainer
 from crossrec.train.attributes import ItemAttributes, load_item_attributes
 from crossrec.train.base import resolve_device, seed_everything
 from crossrec.train.checkpoint import load_model, save_model
-from crossrec.train.data import DomainData, load_domain_data
+from crossrec.train.data import DomainData, load_domain_data, load_weak_negatives
 from crossrec.train.finetune import FinetuneTrainer
 from crossrec.train.fit import fit
 from crossrec.train.pretrain import PretrainTrainer
@@ -41,10 +41,21 @@ class MartPaths:
     eval_split: Path
     item_features: Path | None = None
     """``mart_item_features``: item attributes for the attribute encoders, when present."""
+    weak_negatives: Path | None = None
+    """``mart_weak_negatives``: impressions without a click, for fine-tuning, when present."""
+
+    @classmethod
+    def from_exports(cls, exports: dict[str, Path]) -> MartPaths:
+        """The marts a feature build exported (``FeatureBuild.exports``)."""
+        return cls(exports["mart_interactions"], exports["mart_eval_split"],
+                   exports.get("mart_item_features"), exports.get("mart_weak_negatives"))
 
     def load(self, settings: Settings) -> DomainData:
-        return load_domain_data(self.interactions, self.eval_split,
+        data = load_domain_data(self.interactions, self.eval_split,
                                 settings.domains.source, settings.domains.target)
+        if self.weak_negatives is not None and self.weak_negatives.is_file():
+            data.weak_negatives = load_weak_negatives(self.weak_negatives, data)
+        return data
 
 
 def new_model(settings: Settings, data: DomainData,

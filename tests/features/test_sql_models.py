@@ -314,7 +314,8 @@ def test_build_features_without_items_exports_new_marts(tmp_path):
     assert set(built.row_counts) == {m.split("/")[1] for m in MODELS}
     assert built.row_counts["stg_items"] == 0
     assert set(built.exports) == {"mart_eval_split", "mart_interactions", "mart_user_sequences",
-                                  "mart_item_features"}
+                                  "mart_item_features", "mart_weak_negatives"}
+    assert built.row_counts["mart_weak_negatives"] == 0  # no click log yet
     with duckdb.connect() as c:
         users = c.execute("SELECT count(*), min(len(source_history)) FROM read_parquet(?)",
                           [str(built.exports["mart_user_sequences"])]).fetchall()

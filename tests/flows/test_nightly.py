@@ -166,5 +166,10 @@ def test_click_loop_ingests_simulated_feedback_into_training_rows(run):
     with duckdb.connect(str(build.warehouse), read_only=True) as con:
         from_clicks = con.execute("SELECT count(*) FROM stg_interactions "
                                   "WHERE source = 'clicks'").fetchall()[0][0]
+        weak = con.execute("SELECT count(*) FROM mart_weak_negatives").fetchall()[0][0]
+        taken = con.execute("SELECT count(*) FROM mart_weak_negatives "
+                            "JOIN stg_interactions USING (user_id, item_id)").fetchall()[0][0]
+    assert weak > 0 and taken == 0  # shown and not taken: tomorrow's weak negatives
+    assert (Path(build.exports["mart_weak_negatives"])).is_file()
     positives = pl.from_arrow(sim.events).filter(pl.col("event_type") != "impression")
     assert 0 < from_clicks <= positives.select("user_id", "item_id").n_unique()
