@@ -1,6 +1,6 @@
 """``crossrec`` command line: ``crossrec run`` (the nightly flow), ``crossrec ingest-clicks``
-(one day of click logs) and ``crossrec evaluate`` (the evaluation protocol on any configured
-data)."""
+(one day of click logs), ``crossrec backfill`` (a range of dates) and ``crossrec evaluate``
+(the evaluation protocol on any configured data)."""
 
 from __future__ import annotations
 
@@ -105,6 +105,35 @@ def ingest_clicks(
     typer.echo(f"click logs of {day}: read {t['read']}, kept {t['kept']} ({t['late']} late), "
                f"quarantined {t['quarantined']} {out['summary']['quarantined_by_reason']}")
     typer.echo(f"  report  {out['feedback']}")
+
+
+@app.command()
+def backfill(
+    start: Annotated[str, typer.Option("--start", help="First date, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option("--end", help="Last date (inclusive), YYYY-MM-DD.")],
+    force: Annotated[bool, typer.Option("--force", help="Rerun dates already published.")
+                     ] = False,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML config file.")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", envvar="CROSSREC_DATA_DIR",
+                                                  help="Data folder (default ./data).")] = None,
+) -> None:
+    """Run the nightly pipeline for every date from --start to --end, oldest first."""
+    first, settings = _checked_inputs(start, config, data_dir)
+    try:
+        last = parse_run_date(end)
+        from crossrec.backfill import date_range
+
+        date_range(first, last, date.today())  # refuse a bad range before any run starts
+    except CrossrecError as exc:
+        _fail(exc, 2)
+    from flows.backfill import backfill as flow
+
+    try:
+        out = flow(start=first, end=last, force=force, settings=settings)
+    except CrossrecError as exc:
+        _fail(exc, 1)
+    for day, outcome in out.items():
+        typer.echo(f"  {day}  {outcome}")
 
 
 @app.command()

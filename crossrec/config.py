@@ -165,6 +165,9 @@ class RunOptions(StrictModel):
     task_runner: Literal["threads", "dask"] = "threads"
     """How the flow runs mapped tasks (the scoring shards): a thread pool in the flow's
     process, or a local Dask cluster of worker processes (``pip install 'crossrec[dask]'``)."""
+    lock_timeout_s: float = Field(3600, ge=0)
+    """How long a run waits for another run on the same data folder to finish (one writer at
+    a time) before it fails."""
     workers: int | None = Field(None, ge=1)
     """Threads of the pool, or Dask worker processes (default: Prefect's pool size; 2)."""
 

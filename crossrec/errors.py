@@ -15,3 +15,7 @@ class InputDataError(CrossrecError):
 
 class ValidationFailed(CrossrecError):
     """A data-quality gate failed; nothing downstream may run."""
+
+
+class ConcurrentRunError(CrossrecError):
+    """Another run holds the lock on the state this run would write."""

@@ -15,6 +15,7 @@ from crossrec.clicks.metrics import feedback_tables, write_feedback
 from crossrec.collect.collector import cache_dir
 from crossrec.collect.download import fetch
 from crossrec.config import Settings, load_settings
+from crossrec.lock import exclusive
 
 
 @task(name="download-clicks", task_run_name="download-{url}", retries=2,
@@ -60,7 +61,9 @@ def ingest_clicks(event_date: date, config_path: str | None = None,
     if settings is None:
         settings = load_settings(Path(config_path) if config_path else None, data_dir=data_dir)
     urls = [u.replace("{event_date}", event_date.isoformat()) for u in settings.clicks.urls]
-    downloads = [download_clicks_task(settings, u) for u in urls]
-    summary = ingest_task(settings, event_date, downloads, as_of)
-    feedback = feedback_task(settings, event_date)
+    with exclusive(settings.data_dir, "clicks", f"ingest-clicks {event_date}",
+                   settings.run.lock_timeout_s):
+        downloads = [download_clicks_task(settings, u) for u in urls]
+        summary = ingest_task(settings, event_date, downloads, as_of)
+        feedback = feedback_task(settings, event_date)
     return {"summary": summary, "feedback": feedback["report"]}

@@ -19,6 +19,7 @@ from crossrec.config import Settings, load_settings
 from crossrec.evaluate.methods import baseline_factories
 from crossrec.evaluate.report import default_methods, evaluate_methods, write_report
 from crossrec.features.build import FeatureBuild, build_features
+from crossrec.lock import exclusive
 from crossrec.runners import task_runner
 from crossrec.score.hybrid import load_recommender
 from crossrec.score.publish import check_staging, lake_partition
@@ -176,6 +177,13 @@ def nightly(run_date: date, config_path: str | None = None, data_dir: str | None
     if settings is None:
         settings = load_settings(Path(config_path) if config_path else None, data_dir=data_dir)
     check_sources(settings)
+    # one writer per data folder: a second run waits for this one, or fails clearly
+    with exclusive(settings.data_dir, "warehouse", f"nightly {run_date}",
+                   settings.run.lock_timeout_s):
+        return _nightly(run_date, settings, full_refresh)
+
+
+def _nightly(run_date: date, settings: Settings, full_refresh: bool) -> dict[str, str]:
     if settings.clicks.ingest_yesterday:  # yesterday's clicks are tonight's training signal
         ingest_clicks(run_date - timedelta(days=1), settings=settings)
     fetched = download_all(settings)

@@ -50,3 +50,14 @@ def test_ingest_clicks_refuses_a_bad_date(tmp_path):
     result = runner.invoke(app, ["ingest-clicks", "--data-dir", str(data), "--date", "yesterday"])
     assert result.exit_code == 2 and "not a valid date" in result.output
     assert not data.exists()
+
+
+def test_backfill_refuses_a_reversed_or_future_range(tmp_path):
+    data = tmp_path / "data"
+    result = runner.invoke(app, ["backfill", "--data-dir", str(data), "--start", "2026-11-23",
+                                 "--end", "2026-11-20"])
+    assert result.exit_code == 2 and "is after its end" in result.output
+    result = runner.invoke(app, ["backfill", "--data-dir", str(data), "--start", "2026-11-20",
+                                 "--end", "2999-01-01"])
+    assert result.exit_code == 2 and "in the future" in result.output
+    assert not data.exists()

@@ -1,0 +1,35 @@
+"""Which dates a backfill runs: a checked range, minus the dates already published."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from crossrec.config import Settings
+from crossrec.errors import ConfigError
+from crossrec.score.publish import lake_partition
+
+
+def date_range(start: date, end: date, today: date) -> list[date]:
+    """Every date from ``start`` to ``end`` inclusive, in order; a reversed range or one that
+    reaches past ``today`` is refused (there is nothing to collect for the future)."""
+    if start > end:
+        raise ConfigError(f"backfill start {start} is after its end {end}")
+    if end > today:
+        raise ConfigError(f"backfill end {end} is in the future (today is {today})")
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def is_published(settings: Settings, day: date) -> bool:
+    """A non-empty recommendations partition exists for ``day``."""
+    folder = lake_partition(settings.data_dir, day, settings.domains.target)
+    return folder.is_dir() and any(folder.glob("part-*.parquet"))
+
+
+def plan(settings: Settings, start: date, end: date, today: date, force: bool
+         ) -> tuple[list[date], list[date]]:
+    """(dates to run, dates skipped because they are published); ``force`` runs them all."""
+    days = date_range(start, end, today)
+    if force:
+        return days, []
+    skipped = [d for d in days if is_published(settings, d)]
+    return [d for d in days if d not in skipped], skipped

@@ -1,0 +1,37 @@
+"""Backfill: bad ranges are refused; a two-day range runs in order; a rerun skips both."""
+
+from datetime import timedelta
+
+import pytest
+
+from crossrec.backfill import date_range, plan
+from crossrec.errors import ConfigError
+from tests.conftest import RUN_DATE, tiny_settings
+
+DAY2 = RUN_DATE + timedelta(days=1)
+
+
+def test_bad_ranges_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="start 2026-11-23 is after its end 2026-11-22"):
+        date_range(DAY2, RUN_DATE, DAY2)
+    with pytest.raises(ConfigError, match="is in the future"):
+        date_range(RUN_DATE, DAY2 + timedelta(days=5), DAY2)
+    assert date_range(RUN_DATE, DAY2, DAY2) == [RUN_DATE, DAY2]
+
+
+def test_two_day_backfill_then_rerun_skips(tmp_path, prefect_harness):
+    from flows.backfill import backfill
+
+    settings = tiny_settings(tmp_path / "data")
+    first = backfill(RUN_DATE, DAY2, settings=settings, today=DAY2)
+    assert list(first) == [RUN_DATE.isoformat(), DAY2.isoformat()]
+    assert all(v.startswith("published ") for v in first.values())
+    root = settings.data_dir / "lake" / "recommendations"
+    assert sorted(p.name for p in root.iterdir()) == ["run_date=2026-11-22",
+                                                      "run_date=2026-11-23"]
+    versions = sorted(p.name for p in (settings.data_dir / "models").iterdir())
+    assert len(versions) == 2  # each date trained its own version, in order
+    again = backfill(RUN_DATE, DAY2, settings=settings, today=DAY2)
+    assert set(again.values()) == {"skipped: already published"}
+    days, skipped = plan(settings, RUN_DATE, DAY2, DAY2, force=True)
+    assert days == [RUN_DATE, DAY2] and skipped == []
