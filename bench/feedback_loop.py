@@ -126,11 +126,11 @@ def main() -> None:
             out = nightly(run_date=day, settings=settings)
             ours = pq.read_table(sorted(Path(out["recommendations"]).iterdir()))
             pop = popularity_lists(settings, Path(out["marts"]), args.top_n)
-            clicks = simulate(world, ours, day, day + timedelta(days=1), sim)
-            baseline = simulate(world, pop, day, day + timedelta(days=1), sim)
-            # tomorrow night's flow ingests this log before it trains
-            write_jsonl(clicks, click_paths(settings, day + timedelta(days=1)).drop
-                        / "clicks.jsonl")
+            # the lists published by tonight's run are used (and clicked) during the day
+            clicks = simulate(world, ours, day, day, sim)
+            baseline = simulate(world, pop, day, day, sim)
+            # tomorrow night's flow ingests this day's log before it trains
+            write_jsonl(clicks, click_paths(settings, day).drop / "clicks.jsonl")
             with (Path(out["metrics"])).open() as fh:
                 metrics = json.load(fh)
             row = {"night": night + 1, "run_date": day.isoformat(), "crossrec": rates(clicks),
