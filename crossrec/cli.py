@@ -137,6 +137,70 @@ def backfill(
 
 
 @app.command()
+def serve(
+    config: Annotated[Path | None, typer.Option("--config", help="TOML config file.")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", envvar="CROSSREC_DATA_DIR",
+                                                  help="Data folder (default ./data).")] = None,
+    deployments: Annotated[Path | None, typer.Option(
+        "--deployments", help="Deployments file (default: deployments/prefect.yaml).")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Flow runs at once: they all write "
+                                       "the data folder, so 1.")] = 1,
+) -> None:
+    """Serve the nightly, ingest-clicks and backfill deployments from this process, on the
+    schedules of deployments/prefect.yaml, until stopped (schedules stay active)."""
+    from crossrec.config import load_settings
+    from crossrec.deploy import DEFAULT_FILE, load_deployments, runner_deployments
+    from crossrec.server import check_server
+
+    try:
+        load_settings(config, data_dir=data_dir)  # a bad config fails now, not at 02:00
+        specs = load_deployments(deployments or DEFAULT_FILE)
+        url = check_server()
+    except CrossrecError as exc:
+        _fail(exc, 2)
+    from prefect import serve as prefect_serve
+
+    from flows.backfill import backfill as backfill_flow
+    from flows.ingest_clicks import ingest_clicks as ingest_flow
+    from flows.nightly import nightly
+
+    overrides = {"config_path": str(config.resolve()) if config else None,
+                 "data_dir": str(data_dir.resolve()) if data_dir else None}
+    runners = runner_deployments(
+        specs, {"nightly": nightly, "ingest-clicks": ingest_flow, "backfill": backfill_flow},
+        overrides)
+    typer.echo(f"serving {', '.join(s.name for s in specs)} against {url}")
+    prefect_serve(*runners, pause_on_shutdown=False, limit=limit)
+
+
+@app.command()
+def status(
+    config: Annotated[Path | None, typer.Option("--config", help="TOML config file.")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", envvar="CROSSREC_DATA_DIR",
+                                                  help="Data folder (default ./data).")] = None,
+    runs: Annotated[int, typer.Option("--runs", help="Flow runs to list.")] = 10,
+) -> None:
+    """The last flow runs and their states (Prefect API), the newest published partitions,
+    model version and click partition (data folder). Exit 1 when the API is unreachable."""
+    from crossrec.config import load_settings
+    from crossrec.server import ServerUnavailable, check_server
+    from crossrec.status import data_status, run_status
+
+    try:
+        settings = load_settings(config, data_dir=data_dir)
+    except CrossrecError as exc:
+        _fail(exc, 2)
+    for line in data_status(settings):
+        typer.echo(line)
+    try:
+        url = check_server()
+    except ServerUnavailable as exc:
+        _fail(exc, 1)
+    for line in run_status(url, runs):
+        typer.echo(line)
+
+
+@app.command()
 def evaluate(
     config: Annotated[Path | None, typer.Option("--config", help="TOML config file.")] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", envvar="CROSSREC_DATA_DIR",

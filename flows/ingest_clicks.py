@@ -3,12 +3,13 @@ metrics. The nightly flow runs it for the day before its run date, before traini
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 
 from crossrec.clicks.ingest import ingest_day
 from crossrec.clicks.metrics import feedback_tables, write_feedback
@@ -51,13 +52,20 @@ def feedback_task(settings: Settings, event_date: date) -> dict:
     return {"report": str(report), "tables": tables}
 
 
-@flow(name="ingest-clicks", flow_run_name="ingest-clicks-{event_date}")
-def ingest_clicks(event_date: date, config_path: str | None = None,
+def _run_name() -> str:
+    day = flow_run.parameters.get("event_date") or date.today() - timedelta(days=1)
+    return f"ingest-clicks-{day}"
+
+
+@flow(name="ingest-clicks", flow_run_name=_run_name)
+def ingest_clicks(event_date: date | None = None, config_path: str | None = None,
                   data_dir: str | None = None, settings: Settings | None = None,
                   as_of: datetime | None = None) -> dict:
     """Ingest ``event_date``'s click logs into ``lake/clicks/`` and report CTR by model
     version, rank, domain and cold/warm user. ``as_of``: the clock future timestamps are
-    judged by (default: now), e.g. to replay old or simulated logs."""
+    judged by (default: now), e.g. to replay old or simulated logs. ``event_date`` defaults
+    to yesterday (a scheduled run)."""
+    event_date = event_date or date.today() - timedelta(days=1)
     if settings is None:
         settings = load_settings(Path(config_path) if config_path else None, data_dir=data_dir)
     urls = [u.replace("{event_date}", event_date.isoformat()) for u in settings.clicks.urls]

@@ -11,6 +11,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
 
 from crossrec.collect.collector import cache_dir, check_sources, collect, remote_inputs
 from crossrec.collect.download import DownloadError, fetch
@@ -169,11 +170,19 @@ def score_and_publish(settings: Settings, marts: MartPaths, model_dir: Path,
     return publish_task(settings, marts, staging, run_date, len(shards))
 
 
-@flow(name="nightly", flow_run_name="nightly-{run_date}")
-def nightly(run_date: date, config_path: str | None = None, data_dir: str | None = None,
-            settings: Settings | None = None, full_refresh: bool = False) -> dict[str, str]:
-    """Run every stage for ``run_date``; returns where the outputs are. ``full_refresh``
-    rebuilds the incremental SQL models from every landing partition."""
+def _run_name() -> str:
+    day = flow_run.parameters.get("run_date") or date.today()
+    return f"nightly-{day}"
+
+
+@flow(name="nightly", flow_run_name=_run_name)
+def nightly(run_date: date | None = None, config_path: str | None = None,
+            data_dir: str | None = None, settings: Settings | None = None,
+            full_refresh: bool = False) -> dict[str, str]:
+    """Run every stage for ``run_date`` (default: today, as a scheduled run needs); returns
+    where the outputs are. ``full_refresh`` rebuilds the incremental SQL models from every
+    landing partition."""
+    run_date = run_date or date.today()
     if settings is None:
         settings = load_settings(Path(config_path) if config_path else None, data_dir=data_dir)
     check_sources(settings)

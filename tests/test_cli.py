@@ -61,3 +61,21 @@ def test_backfill_refuses_a_reversed_or_future_range(tmp_path):
                                  "--end", "2999-01-01"])
     assert result.exit_code == 2 and "in the future" in result.output
     assert not data.exists()
+
+
+def test_serve_without_a_server_says_how_to_start_one(tmp_path):
+    import socket
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        result = runner.invoke(app, ["serve", "--data-dir", str(tmp_path / "data")])
+    assert result.exit_code == 2
+    assert "PREFECT_API_URL is unset" in result.output and "prefect server start" in result.output
+    with socket.socket() as s:  # a free port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}):
+        result = runner.invoke(app, ["serve", "--data-dir", str(tmp_path / "data")])
+    assert result.exit_code == 2
+    assert "is not reachable" in result.output and "prefect server start" in result.output
