@@ -9,7 +9,12 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task, unmapped
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
@@ -104,7 +109,14 @@ def validate_task(settings: Settings, run_date: date) -> Path:
 @task(name="train", task_run_name="{stage_name}", **stage)
 def train_task(stage_name: str, settings: Settings, marts: MartPaths, run_date: date,
                init: Path | None, out_root: Path) -> Path:
-    path = run_stage(stage_name, settings, marts, run_date, init, out_root)
+    # a progress bar in the UI: epochs done out of the most this stage may run
+    progress = create_progress_artifact(0.0, description=f"{stage_name} epochs")
+
+    def on_epoch(done: int, epochs: int, logs: dict[str, float]) -> None:
+        update_progress_artifact(progress, 100.0 * done / max(epochs, 1))
+
+    path = run_stage(stage_name, settings, marts, run_date, init, out_root, on_epoch)
+    update_progress_artifact(progress, 100.0)  # early stopping ends before the last epoch
     get_run_logger().info("%s checkpoint: %s", stage_name, path)
     return path
 

@@ -27,9 +27,11 @@ class FitResult:
 
 
 def fit(trainer: Trainer, epochs: int, validate: Callable[[], float] | None = None,
-        patience: int = 3, metric: str = "val_ndcg@10") -> FitResult:
+        patience: int = 3, metric: str = "val_ndcg@10",
+        on_epoch: Callable[[int, int, dict[str, float]], None] | None = None) -> FitResult:
     """Train up to ``epochs``; with ``validate``, keep (and restore) the best epoch and stop
-    after ``patience`` epochs without improvement. Without it, the last epoch is kept."""
+    after ``patience`` epochs without improvement. Without it, the last epoch is kept.
+    ``on_epoch(done, epochs, logs)`` is told after each epoch (progress reporting)."""
     result = FitResult()
     best_state = copy.deepcopy(trainer.model.state_dict())
     waited = 0
@@ -46,6 +48,8 @@ def fit(trainer: Trainer, epochs: int, validate: Callable[[], float] | None = No
             result.best_epoch = epoch + 1
             best_state = trainer.model.state_dict()
         result.history.append(logs)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, epochs, logs)
         log.info("epoch %d/%d %s", epoch + 1, epochs,
                  " ".join(f"{k}={v:.4f}" for k, v in logs.items() if k != "epoch"))
         if validate is not None and waited >= patience:

@@ -7,6 +7,7 @@ pass paths, not models. The final stage writes an immutable version under ``mode
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -94,8 +95,10 @@ def fuse(model: TwoTower, data: DomainData, settings: Settings,
 
 
 def run_stage(stage: Stage, settings: Settings, marts: MartPaths, run_date: date,
-              init: Path | None, out_root: Path) -> Path:
-    """Train ``stage`` starting from ``init`` (a checkpoint folder, or None for a fresh model)."""
+              init: Path | None, out_root: Path,
+              on_epoch: Callable[[int, int, dict[str, float]], None] | None = None) -> Path:
+    """Train ``stage`` starting from ``init`` (a checkpoint folder, or None for a fresh model);
+    ``on_epoch`` hears about each epoch (see :func:`fit`)."""
     seed_everything(settings.run.seed, settings.run.threads)
     data = marts.load(settings)
     if init is None:
@@ -110,7 +113,7 @@ def run_stage(stage: Stage, settings: Settings, marts: MartPaths, run_date: date
     # pretraining has no target signal yet, so it runs its fixed epochs without early stopping
     validate = None if stage == "pretrain" else (
         lambda: cold_val_ndcg(trainer.model, data, settings, device))
-    result = fit(trainer, epochs, validate, settings.train.patience)
+    result = fit(trainer, epochs, validate, settings.train.patience, on_epoch=on_epoch)
     model = trainer.model.to("cpu")
     metrics = {"stage": stage, "best_epoch": result.best_epoch,
                "best_val_ndcg@10": result.best_score if validate else None,

@@ -102,6 +102,18 @@ def test_dask_task_runner_publishes_identical_files(run):
         assert (Path(final) / part.name).read_bytes() == part.read_bytes()
 
 
+def test_training_stages_report_progress_artifacts(run):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterType
+
+    with get_client(sync_client=True) as client:
+        progress = client.read_artifacts(
+            artifact_filter=ArtifactFilter(type=ArtifactFilterType(any_=["progress"])))
+    done = {a.description: a.data for a in progress}
+    for stage in ("pretrain", "adapt", "finetune"):
+        assert done.get(f"{stage} epochs") == 100.0
+
+
 def test_records_metrics_for_model_and_baselines(run):
     _, first, _ = run
     metrics = json.loads(open(first["metrics"]).read())

@@ -114,11 +114,11 @@ def api(url: str):
         yield client
 
 
-def trigger(url: str, name: str, parameters: dict, timeout_s: float = 420):
-    """Create a run of deployment ``name`` and wait for a final state."""
+def create(url: str, name: str, parameters: dict):
+    """A new run of deployment ``name`` (waiting for serve to register it)."""
     with api(url) as client:
         deadline = time.monotonic() + 120
-        while True:  # serve registers the deployments shortly after it starts
+        while True:
             try:
                 deployment = client.read_deployment_by_name(name)
                 break
@@ -126,14 +126,23 @@ def trigger(url: str, name: str, parameters: dict, timeout_s: float = 420):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(1)
-        run = client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
+        return client.create_flow_run_from_deployment(deployment.id, parameters=parameters)
+
+
+def wait(url: str, run, timeout_s: float = 420):
+    with api(url) as client:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             run = client.read_flow_run(run.id)
             if run.state and run.state.type.value in TERMINAL:
                 return run
             time.sleep(2)
-    raise TimeoutError(f"{name} run {run.id} not finished after {timeout_s} s")
+    raise TimeoutError(f"run {run.id} not finished after {timeout_s} s")
+
+
+def trigger(url: str, name: str, parameters: dict, timeout_s: float = 420):
+    """Create a run of deployment ``name`` and wait for a final state."""
+    return wait(url, create(url, name, parameters), timeout_s)
 
 
 def test_nightly_and_backfill_through_the_api(served):
@@ -153,6 +162,20 @@ def test_nightly_and_backfill_through_the_api(served):
     runs = {a.flow_run_id for a in metrics}
     assert run.id in runs and len(runs) == 3  # the nightly run and both backfill days
     assert proc.poll() is None  # serve is still up after the runs
+
+
+def test_a_deployment_triggered_twice_at_once_runs_one_after_the_other(served):
+    url, env, root, _ = served
+    first = create(url, "nightly/nightly", {"run_date": "2026-11-19"})
+    second = create(url, "nightly/nightly", {"run_date": "2026-11-19"})
+    done = [wait(url, first), wait(url, second)]
+    assert [r.state.type.value for r in done] == ["COMPLETED", "COMPLETED"], (
+        (root / "serve.log").read_text()[-3000:])
+    # one at a time: the second started after the first ended, and left one clean partition
+    assert done[1].start_time >= done[0].end_time or done[0].start_time >= done[1].end_time
+    part = root / "data" / "lake" / "recommendations" / "run_date=2026-11-19"
+    assert [p.name for p in part.iterdir()] == ["domain=cloth"]
+    assert not list((root / "data" / "lake" / ".staging").glob("recommendations-*"))
 
 
 def chromium() -> str:
