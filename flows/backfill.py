@@ -3,7 +3,9 @@
 Click ingestion is per date, so the range's click logs are ingested first, one mapped task per
 date (they take turns on the click lake's lock, which guards its manifest). Training is not
 per date: each date trains on everything up to it, so the nightly runs go in order, each
-holding the warehouse lock. Dates already published are skipped unless ``force``."""
+holding the warehouse lock. Scoring is per date and needs no lock (it reads that date's marts
+and model version and writes that date's partition), so each date is scored in a task of
+its own while the next date trains. Dates already published are skipped unless ``force``."""
 
 from __future__ import annotations
 
@@ -15,13 +17,19 @@ from prefect.cache_policies import NO_CACHE
 
 from crossrec.backfill import plan
 from crossrec.config import Settings, load_settings
+from crossrec.train.stages import MartPaths
 from flows.ingest_clicks import ingest_clicks
-from flows.nightly import nightly
+from flows.nightly import nightly, score_and_publish
 
 
 @task(name="ingest-clicks-for", task_run_name="ingest-clicks-{day}", cache_policy=NO_CACHE)
 def ingest_for_task(settings: Settings, day: date) -> dict:
     return ingest_clicks(day, settings=settings)["summary"]["totals"]
+
+
+@task(name="score-date", task_run_name="score-{day}", cache_policy=NO_CACHE)
+def score_day_task(settings: Settings, marts_dir: Path, model_dir: Path, day: date) -> Path:
+    return score_and_publish(settings, MartPaths.from_dir(marts_dir), model_dir, day)
 
 
 @flow(name="backfill", flow_run_name="backfill-{start}-{end}")
@@ -44,7 +52,11 @@ def backfill(start: date, end: date, force: bool = False, config_path: str | Non
     per_day = settings.model_copy(update={"clicks": settings.clicks.model_copy(
         update={"ingest_yesterday": False})})  # done above
     out = {d.isoformat(): "skipped: already published" for d in skipped}
-    for d in days:
-        result = nightly(run_date=d, settings=per_day)
-        out[d.isoformat()] = f"published {result['recommendations']}"
+    scoring = []
+    for d in days:  # training in order; each date's scoring overlaps the next date's training
+        trained = nightly(run_date=d, settings=per_day, score=False)
+        scoring.append((d, score_day_task.submit(per_day, Path(trained["marts"]),
+                                                 Path(trained["model"]), d)))
+    for d, future in scoring:
+        out[d.isoformat()] = f"published {future.result()}"
     return dict(sorted(out.items()))

@@ -173,6 +173,14 @@ def score_and_publish(settings: Settings, marts: MartPaths, model_dir: Path,
     """Top-N for every user with the model at ``model_dir``, one task per user shard on this
     flow's task runner (``[run] task_runner``: threads, or Dask worker processes), then
     check and swap the partition into the lake."""
+    # one publisher per date: two runs of the same date share a staging folder
+    with exclusive(settings.data_dir, f"publish-{run_date.isoformat()}",
+                   f"score-and-publish {run_date}", settings.run.lock_timeout_s):
+        return _score_and_publish(settings, marts, model_dir, run_date)
+
+
+def _score_and_publish(settings: Settings, marts: MartPaths, model_dir: Path,
+                       run_date: date) -> Path:
     staging, shards = plan_scoring_task(settings, marts, model_dir, run_date)
     parts = score_task.map(unmapped(settings), unmapped(marts), unmapped(model_dir),
                            unmapped(staging), shard=list(range(len(shards))),
@@ -190,10 +198,11 @@ def _run_name() -> str:
 @flow(name="nightly", flow_run_name=_run_name)
 def nightly(run_date: date | None = None, config_path: str | None = None,
             data_dir: str | None = None, settings: Settings | None = None,
-            full_refresh: bool = False) -> dict[str, str]:
+            full_refresh: bool = False, score: bool = True) -> dict[str, str | None]:
     """Run every stage for ``run_date`` (default: today, as a scheduled run needs); returns
     where the outputs are. ``full_refresh`` rebuilds the incremental SQL models from every
-    landing partition."""
+    landing partition. ``score=False`` stops after evaluation (the backfill scores dates
+    itself, overlapping with the next date's training)."""
     run_date = run_date or date.today()
     if settings is None:
         settings = load_settings(Path(config_path) if config_path else None, data_dir=data_dir)
@@ -201,10 +210,17 @@ def nightly(run_date: date | None = None, config_path: str | None = None,
     # one writer per data folder: a second run waits for this one, or fails clearly
     with exclusive(settings.data_dir, "warehouse", f"nightly {run_date}",
                    settings.run.lock_timeout_s):
-        return _nightly(run_date, settings, full_refresh)
+        out = _train(run_date, settings, full_refresh)
+    if score:
+        # reads only this run's immutable marts and model version, and writes only this
+        # date's partition (atomically), so it needs no warehouse lock
+        final = score_and_publish.with_options(task_runner=task_runner(settings))(
+            settings, MartPaths.from_dir(Path(out["marts"])), Path(out["model"]), run_date)
+        out["recommendations"] = str(final)
+    return out
 
 
-def _nightly(run_date: date, settings: Settings, full_refresh: bool) -> dict[str, str]:
+def _train(run_date: date, settings: Settings, full_refresh: bool) -> dict[str, str | None]:
     if settings.clicks.ingest_yesterday:  # yesterday's clicks are tonight's training signal
         ingest_clicks(run_date - timedelta(days=1), settings=settings)
     fetched = download_all(settings)
@@ -217,11 +233,7 @@ def _nightly(run_date: date, settings: Settings, full_refresh: bool) -> dict[str
     ada = train_task("adapt", settings, marts, run_date, pre, work / "adapt")
     model_dir = train_task("finetune", settings, marts, run_date, ada, settings.data_dir / "models")
     metrics = evaluate_task(settings, marts, model_dir, run_date)
-    runner = task_runner(settings)
-    final = score_and_publish.with_options(task_runner=runner)(settings, marts, model_dir,
-                                                               run_date)
-    return {"landing": collected["partition"],
-            "recommendations": str(final), "metrics": str(metrics),
-            "report": str(metrics.parent / "report.md"), "validation": str(validation),
-            "warehouse": str(build.warehouse), "model": str(model_dir),
-            "marts": str(marts.interactions.parent)}
+    return {"landing": collected["partition"], "recommendations": None,
+            "metrics": str(metrics), "report": str(metrics.parent / "report.md"),
+            "validation": str(validation), "warehouse": str(build.warehouse),
+            "model": str(model_dir), "marts": str(marts.interactions.parent)}

@@ -51,6 +51,13 @@ class MartPaths:
         return cls(exports["mart_interactions"], exports["mart_eval_split"],
                    exports.get("mart_item_features"), exports.get("mart_weak_negatives"))
 
+    @classmethod
+    def from_dir(cls, folder: Path) -> MartPaths:
+        """The marts exported into ``folder`` (``marts/run_date=D/``)."""
+        optional = [folder / f"{m}.parquet" for m in ("mart_item_features", "mart_weak_negatives")]
+        return cls(folder / "mart_interactions.parquet", folder / "mart_eval_split.parquet",
+                   *[p if p.is_file() else None for p in optional])
+
     def load(self, settings: Settings) -> DomainData:
         data = load_domain_data(self.interactions, self.eval_split,
                                 settings.domains.source, settings.domains.target)
