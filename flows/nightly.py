@@ -29,7 +29,7 @@ from crossrec.lock import exclusive
 from crossrec.runners import task_runner
 from crossrec.score.hybrid import load_recommender
 from crossrec.score.publish import check_staging, lake_partition
-from crossrec.score.shards import plan_shards, score_shard
+from crossrec.score.shards import plan_shards, recommender_for, score_shard
 from crossrec.storage import swap_into_place
 from crossrec.train.stages import MartPaths, run_stage
 from crossrec.validate.docs import failure_rows, summary_markdown
@@ -155,9 +155,10 @@ def score_task(settings: Settings, marts: MartPaths, model_dir: Path, staging: P
 
 
 @task(name="publish", **stage)
-def publish_task(settings: Settings, marts: MartPaths, staging: Path, run_date: date,
-                 n_parts: int) -> Path:
-    data = marts.load(settings)
+def publish_task(settings: Settings, marts: MartPaths, model_dir: Path, staging: Path,
+                 run_date: date, n_parts: int) -> Path:
+    # the data the shards scored with (loaded once per process, shared with them)
+    data = recommender_for(settings, marts, model_dir).data
     tgt = data.target
     seen = {data.users[u]: set(data.vocab.item_ids[h]) for u, h in
             enumerate(data.all_hist[tgt]) if len(h)}
@@ -187,7 +188,7 @@ def _score_and_publish(settings: Settings, marts: MartPaths, model_dir: Path,
                            start=[a for a, _ in shards], stop=[b for _, b in shards])
     scored = sum(p.result() for p in parts)  # raises the first failed shard's error
     get_run_logger().info("scored %d rows in %d shard(s)", scored, len(shards))
-    return publish_task(settings, marts, staging, run_date, len(shards))
+    return publish_task(settings, marts, model_dir, staging, run_date, len(shards))
 
 
 def _run_name() -> str:

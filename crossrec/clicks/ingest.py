@@ -24,7 +24,7 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -172,9 +172,7 @@ def screen(events: pl.DataFrame, settings: Settings, now: datetime, lake: Path
     return events.filter(~old).drop("kept_in"), bad
 
 
-def _tolerance(settings: Settings):
-    from datetime import timedelta
-
+def _tolerance(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.clicks.future_tolerance_s)
 
 

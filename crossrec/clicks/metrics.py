@@ -16,7 +16,7 @@ import polars as pl
 
 from crossrec.config import Settings
 from crossrec.score.publish import lake_partition
-from crossrec.storage import partition_dir
+from crossrec.storage import partition_dir, write_text_atomic
 
 GROUPS = ("model_version", "rank", "domain", "user_kind")
 
@@ -88,7 +88,5 @@ def feedback_markdown(tables: dict[str, list[dict]], event_date: date) -> str:
 
 
 def write_feedback(tables: dict[str, list[dict]], event_date: date, reports: Path) -> Path:
-    from crossrec.storage import write_text_atomic
-
     path = reports / event_date.isoformat() / "feedback.md"
     return write_text_atomic(feedback_markdown(tables, event_date), path)
