@@ -56,7 +56,8 @@ def _rank(value: Any) -> int:
         raise FieldError("bad rank", f"rank must be a positive integer, got {value!r}")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    # isdecimal, not isdigit: int() rejects digits such as '³' that isdigit accepts
+    if isinstance(value, str) and value.strip().isdecimal():
         value = int(value)
     if not isinstance(value, int) or value < 1 or value > 32767:
         raise FieldError("bad rank", f"rank must be a positive integer, got {value!r}")
@@ -136,13 +137,16 @@ def parse_jsonl(path: Path) -> ParsedFile:
                     continue
                 try:
                     record = json.loads(text)
-                except json.JSONDecodeError as exc:
+                # ValueError also covers an integer over Python's digit limit; deep nesting
+                # exhausts the decoder's stack
+                except (ValueError, RecursionError) as exc:
                     parsed.read += 1
                     parsed.bad.append(BadRecord(number, None, "invalid json", str(exc),
                                                 text[:RAW_LIMIT]))
                     continue
                 _add(parsed, number, record, text)
         except (EOFError, OSError, zlib.error) as exc:  # a cut .gz: keep what came before
+            parsed.read += 1  # the cut is one quarantined entry, so read = kept + quarantined
             parsed.bad.append(BadRecord(number + 1, None, "truncated file", str(exc), None))
     return parsed
 

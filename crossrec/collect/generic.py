@@ -55,21 +55,23 @@ class RowParser:
         try:
             column = self.user_col
             user = get(column)
-            # fast path for the common case (clean text); anything else goes through text_id
+            # fast path for the common case (clean ASCII text); anything else goes through
+            # text_id, which also rejects a lone surrogate (a JSON \u escape) Arrow can't store
             user = user.strip() if type(user) is str else user
-            if not user or type(user) is not str:
+            if not user or type(user) is not str or not user.isascii():
                 user = text_id(user, column)
             column = self.item_col
             item = get(column)
             item = item.strip() if type(item) is str else item
-            if not item or type(item) is not str:
+            if not item or type(item) is not str or not item.isascii():
                 item = text_id(item, column)
             if self.domain_col is None:
                 domain = self.cfg.domain
             else:
                 column = self.domain_col
                 domain = get(column)
-                if domain not in self._domains:
+                # type first: a JSON list or object is unhashable and can't be looked up in a set
+                if type(domain) is not str or domain not in self._domains:
                     domain = self._domain(domain)
             rating = None
             if self.rating_col is not None:
@@ -155,7 +157,7 @@ def _jsonl_rows(cfg: JsonlSource, path: Path, ingest_date: date, log: RowLog) ->
     for line, text in decoded_lines(path, cfg.encoding, log):
         try:
             record = json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # deep nesting exhausts the decoder's stack
             log.bad(file, line, None, "invalid json", str(exc), text)
             continue
         if not isinstance(record, dict):

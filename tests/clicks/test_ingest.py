@@ -122,6 +122,8 @@ def test_a_truncated_gzip_keeps_what_came_before_and_says_where_it_broke(setting
     summary = ingest_day(settings, DAY, now=NOW)
     assert summary["quarantined_by_reason"].get("truncated file") == 1
     assert 0 < summary["totals"]["kept"] < 199
+    totals = summary["totals"]  # the cut counts as read: it was quarantined (fuzz finding)
+    assert totals["read"] == totals["kept"] + totals["quarantined"]
 
 
 def test_no_files_is_a_quiet_no_op(settings):
@@ -153,3 +155,21 @@ def test_rates_by_rank_model_and_user_kind(settings):
                                         "purchases": 1, "ctr": 0.6667,
                                         "purchase_rate": 0.3333}]
     assert {r["user_kind"] for r in tables["user_kind"]} == {"unknown"}  # no warehouse here
+
+
+def test_parser_quarantines_hostile_lines_and_counts_every_one(tmp_path):
+    """Found by the fuzz test (test_fuzz_ingest): the first three crashed the parse."""
+    from crossrec.clicks.parse import parse_file
+
+    f = tmp_path / "a.jsonl"
+    f.write_text("\n".join([
+        json.dumps(event(1, rank="³")),  # isdigit() but not int(): was a ValueError
+        '{"rank": ' + "1" * 5000 + "}",  # over Python's int digit limit: was a ValueError
+        "[" * 100_000,  # too deep for the JSON decoder: was a RecursionError
+        json.dumps(event(4) | {"event_id": "\ud800"}),  # lone surrogate: polars can't store it
+        json.dumps(event(5))]) + "\n")
+    parsed = parse_file(f)
+    assert [(b.line, b.column, b.reason) for b in parsed.bad] == [
+        (1, "rank", "bad rank"), (2, None, "invalid json"), (3, None, "invalid json"),
+        (4, "event_id", "bad encoding")]
+    assert parsed.kept == 1 and parsed.read == 5

@@ -162,3 +162,31 @@ def test_config_needs_exactly_one_domain_source():
         CsvSource(path="x.csv", domain="book", columns={"domain": "d"})
     with pytest.raises(ValueError, match="needs 'columns.rating'"):
         CsvSource(path="x.csv", domain="book", min_rating=4)
+
+
+def test_hostile_jsonl_values_are_quarantined_not_crashes(tmp_path):
+    """Found by the fuzz test (test_fuzz_generic): each of these crashed the whole read."""
+    f = tmp_path / "in.jsonl"
+    good = {"uid": "a", "iid": 1, "dom": "sport", "stars": 4, "ts": 10}
+    f.write_text("\n".join([
+        json.dumps(good | {"dom": [1]}),  # unhashable domain: was a TypeError
+        json.dumps(good | {"uid": "\ud800"}),  # lone surrogate: Arrow can't store it
+        "[" * 100_000,  # too deep for the JSON decoder: was a RecursionError
+        json.dumps(good | {"ts": "0001-01-01T00:00:00+01:00"}),  # before year 1 in UTC
+        json.dumps(good)]) + "\n")
+    rows, bad, tally = read_all(JsonlSource(path=str(f), columns=MAP), f, tmp_path)
+    assert [r["line"] for r in rows] == [5]
+    assert {(b["line"], b["column"], b["reason"]) for b in bad} == {
+        (1, "dom", "bad type"), (2, "uid", "bad encoding"), (3, None, "invalid json"),
+        (4, "ts", "bad timestamp")}
+    assert tally.read == 5
+
+
+def test_iso_times_keep_every_microsecond():
+    """``dt.timestamp() * 1e6`` went through a float and was 1 us off for ~1% of times."""
+    from crossrec.collect.fields import epoch_us
+
+    for text, us in [("2040-07-21T08:00:59.498409Z", 2_226_470_459_498_409),
+                     ("1969-06-14T03:43:37.068167Z", -17_352_982_931_833)]:
+        assert epoch_us(text, "auto", "ts") == us
+        assert epoch_us(datetime.fromisoformat(text.replace("Z", "+00:00")), "auto", "ts") == us
