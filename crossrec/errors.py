@@ -19,3 +19,7 @@ class ValidationFailed(CrossrecError):
 
 class ConcurrentRunError(CrossrecError):
     """Another run holds the lock on the state this run would write."""
+
+
+class CorruptModelError(CrossrecError):
+    """A model version's files do not match the checksums written with them."""

@@ -2,7 +2,8 @@
 rebuilds the module, the item vocabulary, metrics, and where the model came from.
 
 Versions are content-addressed (run date + hash of weights and config), written to a staging
-folder and renamed into place, and never modified afterwards. Loading never unpickles.
+folder and renamed into place, and never modified afterwards. Each carries ``checksums.json``
+(written last), verified before a version is loaded. Loading never unpickles.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import scipy.sparse as sp
 import torch
 from safetensors.torch import load_file, save_file
 
+from crossrec.integrity import verify, write_manifest
 from crossrec.models.item_graph import ItemGraph
 from crossrec.models.two_tower import TwoTower, TwoTowerConfig
 from crossrec.train.data import Vocabulary
@@ -54,7 +56,8 @@ def save_model(root: Path, model: TwoTower, vocab: Vocabulary, run_date: date,
     """Write a new immutable version under ``root``; returns its folder. ``graph`` and
     ``fusion`` (its settings and weight) make the version a hybrid model."""
     root.mkdir(parents=True, exist_ok=True)
-    staging = root / f".staging-{uuid.uuid4().hex}"
+    remove_orphans(root)
+    staging = root / f".staging-{os.getpid()}-{uuid.uuid4().hex}"
     staging.mkdir()
     try:
         save_file(_state(model), staging / WEIGHTS)
@@ -69,6 +72,7 @@ def save_model(root: Path, model: TwoTower, vocab: Vocabulary, run_date: date,
             fused = json.dumps(fusion or {}, indent=2, sort_keys=True)
             (staging / FUSION).write_text(fused)
             content += (staging / GRAPH).read_bytes() + fused.encode()
+        write_manifest(staging)  # last: a version without it was never finished
         digest = hashlib.sha256(content).hexdigest()
         version = f"{run_date:%Y%m%d}-{digest[:12]}"
         final = root / version
@@ -82,8 +86,33 @@ def save_model(root: Path, model: TwoTower, vocab: Vocabulary, run_date: date,
         raise
 
 
+def remove_orphans(root: Path) -> list[Path]:
+    """Delete staging folders left by writers that died (SIGKILL, power loss); a live
+    process's folder is left alone. Returns what was removed."""
+    removed = []
+    for folder in root.glob(".staging-*"):
+        pid = folder.name.split("-")[1]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def load_model(folder: Path) -> tuple[TwoTower, Vocabulary]:
-    """Rebuild the module from its own config and load its weights (no pickle involved)."""
+    """Rebuild the module from its own config and load its weights (no pickle involved),
+    after checking every file of the version against its checksums."""
+    verify(folder)
     config = TwoTowerConfig.model_validate_json((folder / CONFIG).read_text())
     model = TwoTower(config)
     model.load_state_dict(load_file(folder / WEIGHTS))
@@ -91,10 +120,13 @@ def load_model(folder: Path) -> tuple[TwoTower, Vocabulary]:
     return model, vocab
 
 
-def load_graph(folder: Path) -> tuple[ItemGraph, dict[str, Any]] | None:
-    """The version's item graph and fusion settings; None for a two-tower-only version."""
+def load_graph(folder: Path, verified: bool = False) -> tuple[ItemGraph, dict[str, Any]] | None:
+    """The version's item graph and fusion settings; None for a two-tower-only version.
+    ``verified``: the caller already checked the version's checksums (:func:`load_model`)."""
     if not (folder / GRAPH).exists():
         return None
+    if not verified:
+        verify(folder)
     t = load_file(folder / GRAPH)
     parts = {}
     for part in _GRAPH_PARTS:
