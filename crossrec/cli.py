@@ -1,6 +1,6 @@
 """``crossrec`` command line: ``crossrec run`` (the nightly flow), ``crossrec ingest-clicks``
-(one day of click logs), ``crossrec backfill`` (a range of dates) and ``crossrec evaluate``
-(the evaluation protocol on any configured data)."""
+(one day of click logs), ``crossrec backfill`` (a range of dates), ``crossrec evaluate``
+(the evaluation protocol on any configured data) and ``crossrec models`` (the registry)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from typing import Annotated
 
 import typer
 
+from crossrec.cli_models import models_app
 from crossrec.errors import CrossrecError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Cross-domain recommendation pipeline (Prefect flows).")
+app.add_typer(models_app, name="models")
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -72,11 +74,12 @@ def run(
 
     try:
         outputs = nightly(run_date=day, settings=settings, full_refresh=full_refresh)
-    except CrossrecError as exc:
+    except (CrossrecError, OSError) as exc:  # OSError: e.g. disk full, named file
         _fail(exc, 1)
     typer.echo("")
     typer.echo(f"crossrec run {day} finished:")
-    for name in ("landing", "recommendations", "report", "metrics", "warehouse", "model"):
+    for name in ("landing", "recommendations", "report", "metrics", "warehouse", "model",
+                 "gate"):
         typer.echo(f"  {name:<16} {outputs[name]}")
 
 
@@ -99,7 +102,7 @@ def ingest_clicks(
 
     try:
         out = flow(event_date=day, settings=settings)
-    except CrossrecError as exc:
+    except (CrossrecError, OSError) as exc:  # OSError: e.g. disk full, named file
         _fail(exc, 1)
     t = out["summary"]["totals"]
     typer.echo(f"click logs of {day}: read {t['read']}, kept {t['kept']} ({t['late']} late), "
@@ -130,7 +133,7 @@ def backfill(
 
     try:
         out = flow(start=first, end=last, force=force, settings=settings)
-    except CrossrecError as exc:
+    except (CrossrecError, OSError) as exc:  # OSError: e.g. disk full, named file
         _fail(exc, 1)
     for day, outcome in out.items():
         typer.echo(f"  {day}  {outcome}")

@@ -141,6 +141,24 @@ class ScoreConfig(StrictModel):
     the recommendation); 0 leaves the column null and skips the work."""
 
 
+class GateConfig(StrictModel):
+    enabled: bool = True
+    """Compare each night's model (the challenger) with the champion before publishing;
+    false still reports the comparison but always publishes the challenger."""
+    metric: Literal["ndcg@10", "recall@20", "hr@10", "mrr"] = "ndcg@10"
+    """The cold-validation metric the gate compares."""
+    tolerance: float = Field(0.02, ge=0, lt=1)
+    """Relative drop below the champion's metric that is still accepted (0.02: 2% worse)."""
+    min_lift_over_popularity: float | None = Field(0.0, ge=-1)
+    """The challenger must reach popularity's metric times ``1 + this`` (0: at least equal);
+    None: no popularity floor."""
+    min_score: float = Field(0.0, ge=0)
+    """Absolute floor on the challenger's metric."""
+    on_reject: Literal["keep", "champion"] = "keep"
+    """When the challenger is rejected: ``keep`` yesterday's published recommendations (no
+    partition for today), or ``champion``: score today's users with the champion instead."""
+
+
 class ClicksConfig(StrictModel):
     drop_dir: Path | None = None
     """Where click-log files arrive, one ``event_date=YYYY-MM-DD/`` folder per day of
@@ -188,6 +206,7 @@ class Settings(StrictModel):
     train: TrainConfig = TrainConfig()
     score: ScoreConfig = ScoreConfig()
     clicks: ClicksConfig = ClicksConfig()
+    gate: GateConfig = GateConfig()
     run: RunOptions = RunOptions()
 
     @field_validator("sources")

@@ -1,5 +1,5 @@
 """What ``crossrec status`` shows: the last flow runs (from the Prefect API) and the newest
-published partitions, model version and click partition (from the data folder)."""
+published partitions, model version, champion and click partition (from the data folder)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from crossrec.config import Settings
+from crossrec.errors import CrossrecError
+from crossrec.registry import read_registry, versions
 
 
 def _rows(folder: Path) -> int:
@@ -27,8 +29,16 @@ def data_status(settings: Settings, n: int = 3) -> list[str]:
                    if first is not None and pq.ParquetFile(first).metadata.num_rows else "-")
         lines.append(f"  recommendations {part.parent.name}/{part.name}: {_rows(part):,} rows, "
                      f"model {version}")
-    models = sorted(p.name for p in (data / "models").glob("*") if p.is_dir())
+    models = versions(data / "models")
     lines.append(f"  newest model version: {models[-1] if models else 'none'}")
+    try:
+        registry = read_registry(data / "models")
+    except CrossrecError as exc:
+        lines.append(f"  champion: unknown ({exc})")
+    else:
+        last = registry.history[-1] if registry.history else None
+        lines.append(f"  champion: {registry.champion or 'none'}" + (
+            f" (last decision: {last.action} {last.version}: {last.reason})" if last else ""))
     clicks = sorted((data / "lake" / "clicks").glob("event_date=*"))
     lines.append(f"  newest click partition: "
                  f"{f'{clicks[-1].name} ({_rows(clicks[-1]):,} events)' if clicks else 'none'}")

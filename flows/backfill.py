@@ -55,8 +55,11 @@ def backfill(start: date, end: date, force: bool = False, config_path: str | Non
     scoring = []
     for d in days:  # training in order; each date's scoring overlaps the next date's training
         trained = nightly(run_date=d, settings=per_day, score=False)
+        if trained["published_model"] is None:  # the quality gate kept the champion's lists
+            out[d.isoformat()] = f"not published: gate {trained['gate']}"
+            continue
         scoring.append((d, score_day_task.submit(per_day, Path(trained["marts"]),
-                                                 Path(trained["model"]), d)))
+                                                 Path(trained["published_model"]), d)))
     for d, future in scoring:
         out[d.isoformat()] = f"published {future.result()}"
     return dict(sorted(out.items()))

@@ -1,5 +1,5 @@
 """The nightly flow: ingest yesterday's clicks -> collect -> features -> validate -> pretrain ->
-adapt -> finetune -> evaluate -> score -> publish. Each task calls library code and passes
+adapt -> finetune -> evaluate -> gate -> score -> publish. Each task calls library code and passes
 paths onward."""
 
 from __future__ import annotations
@@ -25,12 +25,15 @@ from crossrec.config import Settings, load_settings
 from crossrec.evaluate.methods import baseline_factories
 from crossrec.evaluate.report import default_methods, evaluate_methods, write_report
 from crossrec.features.build import FeatureBuild, build_features
+from crossrec.gate import CHAMPION, decide
+from crossrec.gate import markdown as gate_markdown
 from crossrec.lock import exclusive
+from crossrec.registry import promote, read_registry, reject
 from crossrec.runners import task_runner
 from crossrec.score.hybrid import load_recommender
 from crossrec.score.publish import check_staging, lake_partition
 from crossrec.score.shards import plan_shards, recommender_for, score_shard
-from crossrec.storage import swap_into_place
+from crossrec.storage import swap_into_place, write_text_atomic
 from crossrec.train.stages import MartPaths, run_stage
 from crossrec.validate.docs import failure_rows, summary_markdown
 from crossrec.validate.gate import report_path, validate_warehouse
@@ -122,11 +125,14 @@ def train_task(stage_name: str, settings: Settings, marts: MartPaths, run_date: 
 
 
 @task(name="evaluate", **stage)
-def evaluate_task(settings: Settings, marts: MartPaths, model_dir: Path, run_date: date) -> Path:
+def evaluate_task(settings: Settings, marts: MartPaths, model_dir: Path, run_date: date,
+                  champion: Path | None = None) -> Path:
     data = marts.load(settings)
     methods = default_methods(
         lambda: load_recommender(model_dir, data, settings.model.max_history), data,
         baseline_factories(settings))
+    if champion is not None and champion != model_dir:  # the gate compares on the same users
+        methods[CHAMPION] = lambda: load_recommender(champion, data, settings.model.max_history)
     rows = evaluate_methods(methods)
     reports = settings.data_dir / "reports"
     yesterday = (run_date - timedelta(days=1)).isoformat()
@@ -136,6 +142,36 @@ def evaluate_task(settings: Settings, marts: MartPaths, model_dir: Path, run_dat
                           description=f"Held-out metrics for run {run_date}")
     create_markdown_artifact(key="crossrec-report", markdown=(out.parent / "report.md").read_text())
     return out
+
+
+@task(name="gate", **stage)
+def gate_task(settings: Settings, metrics: Path, model_dir: Path, champion: Path | None,
+              run_date: date) -> Path | None:
+    """Promote tonight's model or keep the champion; returns the version to publish (None:
+    publish nothing, yesterday's recommendations stay)."""
+    models = settings.data_dir / "models"
+    rows = json.loads(metrics.read_text())["rows"]
+    decision = decide(rows, settings.gate, model_dir.name, champion and champion.name)
+    log = get_run_logger()
+    if decision.accepted:
+        promote(models, model_dir.name, f"gate: {decision.summary}", run_date)
+        publish: Path | None = model_dir
+        log.info("quality gate: %s", decision.summary)
+    else:
+        reject(models, model_dir.name, decision.summary, run_date)
+        publish = champion if settings.gate.on_reject == "champion" else None
+        log.warning("quality gate %s; %s", decision.summary,
+                    f"publishing with the champion {publish.name}" if publish else
+                    "yesterday's recommendations stay in place")
+    section = gate_markdown(decision, publish.name if publish else None)
+    write_text_atomic(json.dumps({**decision.to_json(), "published_model":
+                                  publish.name if publish else None}, indent=2),
+                      metrics.parent / "gate.json")
+    report = metrics.parent / "report.md"
+    write_text_atomic(report.read_text() + "\n" + section, report)
+    create_markdown_artifact(key="crossrec-gate", markdown=section,
+                             description=f"Quality gate of run {run_date}")
+    return publish
 
 
 @task(name="plan-scoring", **stage)
@@ -212,11 +248,12 @@ def nightly(run_date: date | None = None, config_path: str | None = None,
     with exclusive(settings.data_dir, "warehouse", f"nightly {run_date}",
                    settings.run.lock_timeout_s):
         out = _train(run_date, settings, full_refresh)
-    if score:
+    if score and out["published_model"]:
         # reads only this run's immutable marts and model version, and writes only this
         # date's partition (atomically), so it needs no warehouse lock
         final = score_and_publish.with_options(task_runner=task_runner(settings))(
-            settings, MartPaths.from_dir(Path(out["marts"])), Path(out["model"]), run_date)
+            settings, MartPaths.from_dir(Path(out["marts"])), Path(out["published_model"]),
+            run_date)
         out["recommendations"] = str(final)
     return out
 
@@ -233,8 +270,18 @@ def _train(run_date: date, settings: Settings, full_refresh: bool) -> dict[str, 
     pre = train_task("pretrain", settings, marts, run_date, None, work / "pretrain")
     ada = train_task("adapt", settings, marts, run_date, pre, work / "adapt")
     model_dir = train_task("finetune", settings, marts, run_date, ada, settings.data_dir / "models")
-    metrics = evaluate_task(settings, marts, model_dir, run_date)
+    champion = current_champion(settings)
+    metrics = evaluate_task(settings, marts, model_dir, run_date, champion)
+    publish = gate_task(settings, metrics, model_dir, champion, run_date)
+    gate = json.loads((metrics.parent / "gate.json").read_text())["summary"]
     return {"landing": collected["partition"], "recommendations": None,
             "metrics": str(metrics), "report": str(metrics.parent / "report.md"),
             "validation": str(validation), "warehouse": str(build.warehouse),
-            "model": str(model_dir), "marts": str(marts.interactions.parent)}
+            "model": str(model_dir), "gate": gate,
+            "published_model": str(publish) if publish else None,
+            "marts": str(marts.interactions.parent)}
+
+
+def current_champion(settings: Settings) -> Path | None:
+    name = read_registry(settings.data_dir / "models").champion
+    return settings.data_dir / "models" / name if name else None

@@ -3,6 +3,8 @@
 from typer.testing import CliRunner
 
 from crossrec.cli import app
+from crossrec.integrity import write_manifest
+from crossrec.registry import promote
 from tests.clicks.test_ingest import publish_fake_lists
 from tests.conftest import tiny_settings
 
@@ -19,12 +21,19 @@ def test_status_lists_partitions_model_and_runs(tmp_path, prefect_harness):
     probe()
     settings = tiny_settings(tmp_path / "data")
     publish_fake_lists(settings)
-    (settings.data_dir / "models" / "20261122-abc").mkdir(parents=True)
+    models = settings.data_dir / "models"
+    for name in ("20261121-old", "20261122-abc"):
+        (models / name).mkdir(parents=True)
+        write_manifest(models / name)
+    (models / "20261123-unfinished").mkdir()  # no checksums: never finished, not listed
+    promote(models, "20261121-old", "gate: first champion")
     result = runner.invoke(app, ["status", "--data-dir", str(settings.data_dir)])
     assert result.exit_code == 0, result.output
     out = result.output
     assert "recommendations run_date=2026-11-22/domain=cloth: 3 rows, model v1" in out
     assert "newest model version: 20261122-abc" in out
+    assert ("champion: 20261121-old (last decision: promote 20261121-old: gate: first "
+            "champion)") in out
     assert "newest click partition: none" in out
     assert "status-probe" in out and "probe-run" in out and "Completed" in out
 

@@ -15,6 +15,7 @@ import torch
 
 from crossrec.models.item_graph import ItemGraph, interaction_matrix
 from crossrec.score.recommender import ModelRecommender, Recommender
+from crossrec.score.remap import RemappedRecommender, to_vocab
 from crossrec.train.checkpoint import load_graph, load_model
 from crossrec.train.data import DomainData
 
@@ -63,13 +64,16 @@ class HybridRecommender(Recommender):
 def load_recommender(folder: Path, data: DomainData, max_history: int, which: str = "train",
                      device: str = "cpu") -> Recommender:
     """The model version at ``folder`` as a recommender: hybrid where the version carries an
-    item graph, the two-tower model alone otherwise."""
+    item graph, the two-tower model alone otherwise. A version trained on another item
+    vocabulary is re-indexed onto ``data`` (:class:`RemappedRecommender`)."""
     model, vocab = load_model(folder)
-    if list(vocab.item_ids) != list(data.vocab.item_ids):
-        raise RuntimeError(f"{folder}: item vocabulary differs from the data it should score")
-    tower = ModelRecommender(model, data, max_history, which=which, device=device)
-    saved = load_graph(folder)
-    if saved is None:
-        return tower
-    graph, fusion = saved
-    return HybridRecommender(tower, graph, float(fusion["weight"]))
+    same = list(vocab.item_ids) == list(data.vocab.item_ids)
+    # a version from an earlier run (the gate's champion) scores today's data re-indexed
+    own = data if same else to_vocab(data, vocab)
+    tower = ModelRecommender(model, own, max_history, which=which, device=device)
+    saved = load_graph(folder, verified=True)
+    rec: Recommender = tower
+    if saved is not None:
+        graph, fusion = saved
+        rec = HybridRecommender(tower, graph, float(fusion["weight"]))
+    return rec if same else RemappedRecommender(rec, data)

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from crossrec.schemas import RECOMMENDATIONS
 from crossrec.score.explain import explain, explanation_array
 from crossrec.score.recommender import Recommender
+from crossrec.score.remap import RemappedRecommender
 from crossrec.storage import partition_dir
 
 ROW_GROUP = 128_000
@@ -43,6 +44,10 @@ def shard_ranges(n_users: int, shard_users: int) -> list[tuple[int, int]]:
 def _explanations(rec: Recommender, users: np.ndarray, cols: np.ndarray, n: int
                   ) -> np.ndarray:
     """(users x k x n) global item indices of the source items behind each recommendation."""
+    if isinstance(rec, RemappedRecommender):  # explain in the model's indices, map back
+        inner_cols = np.where(cols >= 0, rec.column_map[np.maximum(cols, 0)], -1)
+        old = _explanations(rec.inner, users, inner_cols, n)
+        return np.where(old >= 0, rec.new_of_old[np.maximum(old, 0)], -1)
     data = rec.data
     (s0, _), _ = data.vocab.domain_ranges
     hist = [data.all_hist[data.source][u] - s0 for u in users]
@@ -109,7 +114,11 @@ def write_part(table: pa.Table, staging: Path, shard: int) -> Path:
     staging.mkdir(parents=True, exist_ok=True)
     path = staging / f"part-{shard:05d}.parquet"
     tmp = staging / f".part-{shard:05d}.tmp"
-    pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP)
+    try:
+        pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP)
+    except BaseException:  # e.g. disk full: leave no half-written file behind
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(path)
     return path
 

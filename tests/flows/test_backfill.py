@@ -6,6 +6,7 @@ import pytest
 
 from crossrec.backfill import date_range, plan
 from crossrec.errors import ConfigError
+from crossrec.registry import read_registry, versions
 from tests.conftest import RUN_DATE, tiny_settings
 
 DAY2 = RUN_DATE + timedelta(days=1)
@@ -29,8 +30,9 @@ def test_two_day_backfill_then_rerun_skips(tmp_path, prefect_harness):
     root = settings.data_dir / "lake" / "recommendations"
     assert sorted(p.name for p in root.iterdir()) == ["run_date=2026-11-22",
                                                       "run_date=2026-11-23"]
-    versions = sorted(p.name for p in (settings.data_dir / "models").iterdir())
-    assert len(versions) == 2  # each date trained its own version, in order
+    trained = versions(settings.data_dir / "models")
+    assert len(trained) == 2  # each date trained its own version, in order
+    assert read_registry(settings.data_dir / "models").champions == trained  # both passed
     again = backfill(RUN_DATE, DAY2, settings=settings, today=DAY2)
     assert set(again.values()) == {"skipped: already published"}
     days, skipped = plan(settings, RUN_DATE, DAY2, DAY2, force=True)

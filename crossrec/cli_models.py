@@ -1,0 +1,133 @@
+"""``crossrec models list|promote|rollback``: the model registry by hand.
+
+Promotion and rollback change which version is the champion (the one the nightly gate compares
+with, and publishes when it rejects a challenger with ``on_reject = "champion"``). With
+``--publish DATE`` the date's recommendations are re-scored with the new champion right away
+(from that date's marts), so a bad model's lists can be taken down without waiting a night.
+"""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crossrec.errors import CrossrecError
+
+models_app = typer.Typer(no_args_is_help=True, help="List, promote and roll back model versions.")
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file.")]
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", envvar="CROSSREC_DATA_DIR",
+                                                 help="Data folder (default ./data).")]
+PublishOpt = Annotated[str | None, typer.Option(
+    "--publish", help="Also re-score and publish this date (YYYY-MM-DD) with the new champion.")]
+
+
+def _fail(exc: BaseException, code: int) -> None:
+    typer.echo(f"crossrec: error: {exc}", err=True)
+    raise typer.Exit(code)
+
+
+def _settings(config: Path | None, data_dir: Path | None):
+    from crossrec.config import load_settings
+
+    try:
+        return load_settings(config, data_dir=data_dir)
+    except CrossrecError as exc:
+        _fail(exc, 2)
+
+
+@models_app.command("list")
+def list_models(config: ConfigOpt = None, data_dir: DataDirOpt = None,
+                check: Annotated[bool, typer.Option(
+                    "--verify", help="Also check every version's checksums.")] = False) -> None:
+    """Every finished model version, oldest first, with its status and validation score."""
+    from crossrec.integrity import verify
+    from crossrec.registry import read_registry, version_summary, versions
+
+    settings = _settings(config, data_dir)
+    models = settings.data_dir / "models"
+    try:
+        registry = read_registry(models)
+    except CrossrecError as exc:
+        _fail(exc, 1)
+    names = versions(models)
+    if not names:
+        typer.echo(f"no model versions in {models}")
+        return
+    typer.echo(f"{'version':<24} {'status':<16} {'val ndcg@10':>11}  last decision")
+    for name in names:
+        info = version_summary(models, name)
+        score = info["val_ndcg@10"]
+        last = next((d for d in reversed(registry.history) if d.version == name), None)
+        note = f"{last.at:%Y-%m-%d %H:%M} {last.action}: {last.reason}" if last else ""
+        if check:
+            try:
+                verify(models / name)
+            except CrossrecError as exc:
+                note = f"CORRUPT: {exc}"
+        typer.echo(f"{name:<24} {registry.status(name):<16} "
+                   f"{'' if score is None else f'{score:.4f}':>11}  {note}")
+
+
+@models_app.command()
+def promote(version: Annotated[str, typer.Argument(help="The model version to promote.")],
+            config: ConfigOpt = None, data_dir: DataDirOpt = None,
+            publish: PublishOpt = None) -> None:
+    """Make VERSION the champion."""
+    from crossrec.integrity import verify
+    from crossrec.registry import promote as do_promote
+
+    settings = _settings(config, data_dir)
+    models = settings.data_dir / "models"
+    try:
+        verify(models / version) if (models / version).is_dir() else None
+        registry = do_promote(models, version, f"manual: promoted by {getpass.getuser()}")
+    except CrossrecError as exc:
+        _fail(exc, 1)
+    typer.echo(f"champion: {registry.champion}")
+    _republish(settings, publish, registry.champion)
+
+
+@models_app.command()
+def rollback(config: ConfigOpt = None, data_dir: DataDirOpt = None,
+             publish: PublishOpt = None) -> None:
+    """Retire the current champion and restore the previous one."""
+    from crossrec.integrity import verify
+    from crossrec.registry import read_registry
+    from crossrec.registry import rollback as do_rollback
+
+    settings = _settings(config, data_dir)
+    models = settings.data_dir / "models"
+    try:
+        champions = read_registry(models).champions
+        if len(champions) >= 2:  # never restore a version that no longer verifies
+            verify(models / champions[-2])
+        registry = do_rollback(models, f"manual: rolled back by {getpass.getuser()}")
+    except CrossrecError as exc:
+        _fail(exc, 1)
+    typer.echo(f"champion: {registry.champion} (retired {champions[-1]})")
+    _republish(settings, publish, registry.champion)
+
+
+def _republish(settings, day: str | None, version: str) -> None:
+    if day is None:
+        return
+    from crossrec.cli import parse_run_date
+    from crossrec.storage import partition_dir
+    from crossrec.train.stages import MartPaths
+
+    try:
+        run_date = parse_run_date(day)
+        marts = partition_dir(settings.data_dir / "marts", "run_date", run_date)
+        if not (marts / "mart_interactions.parquet").is_file():
+            raise CrossrecError(f"--publish {day}: no marts at {marts} (was that date run?)")
+    except CrossrecError as exc:
+        _fail(exc, 2)
+    from flows.nightly import score_and_publish
+
+    final = score_and_publish(settings, MartPaths.from_dir(marts),
+                              settings.data_dir / "models" / version, run_date)
+    typer.echo(f"published {final} with {version}")

@@ -1,0 +1,62 @@
+"""The quality gate's decision, on hand-written metric rows."""
+
+import math
+
+from crossrec.config import GateConfig
+from crossrec.gate import decide, markdown
+
+
+def rows(ours: float, champion: float | None = None, popularity: float = 0.10) -> list[dict]:
+    out = [{"method": "crossrec", "role": "cold_val", "ndcg@10": ours, "mrr": ours / 2},
+           {"method": "crossrec", "role": "cold_test", "ndcg@10": 0.99, "mrr": 0.99},
+           {"method": "popularity", "role": "cold_val", "ndcg@10": popularity, "mrr": 0.05}]
+    if champion is not None:
+        out.append({"method": "champion", "role": "cold_val", "ndcg@10": champion, "mrr": 0})
+    return out
+
+
+def test_first_model_needs_only_the_floors():
+    d = decide(rows(0.20), GateConfig(), "v2", None)
+    assert d.accepted and d.summary == "accepted: first champion"
+    assert d.scores == {"crossrec": 0.20, "popularity": 0.10}
+
+
+def test_within_tolerance_of_the_champion_is_accepted():
+    # 0.196 is exactly 2% below 0.2: still accepted; the cold_test row is never read
+    assert decide(rows(0.196, champion=0.20), GateConfig(tolerance=0.02), "v2", "v1").accepted
+
+
+def test_beyond_tolerance_is_rejected_with_the_numbers():
+    d = decide(rows(0.18, champion=0.20), GateConfig(tolerance=0.02), "v2", "v1")
+    assert not d.accepted
+    assert d.reasons == ["ndcg@10 0.1800 is 10.0% below champion v1's 0.2000 (tolerance 2.0%)"]
+    assert "rejected" in markdown(d, None) and "previous recommendations stay" in markdown(d, None)
+
+
+def test_popularity_floor_and_absolute_floor():
+    cfg = GateConfig(min_lift_over_popularity=0.5, min_score=0.2)
+    d = decide(rows(0.14, champion=0.10, popularity=0.10), cfg, "v2", "v1")
+    assert d.reasons == ["ndcg@10 0.1400 is below the floor 0.2000",
+                         "ndcg@10 0.1400 is below popularity's 0.1000 x 1.5"]
+    off = GateConfig(min_lift_over_popularity=None)
+    assert decide(rows(0.05, popularity=0.10), off, "v2", None).accepted
+
+
+def test_the_configured_metric_is_the_one_compared():
+    # on mrr ours (0.09) beats the champion's 0; on ndcg@10 it would lose
+    d = decide(rows(0.18, champion=0.20), GateConfig(metric="mrr", min_lift_over_popularity=None),
+               "v2", "v1")
+    assert d.accepted and d.scores["crossrec"] == 0.09
+
+
+def test_same_version_and_no_users():
+    assert decide(rows(0.2), GateConfig(), "v1", "v1").summary == (
+        "accepted: same version as the champion")
+    d = decide(rows(math.nan, champion=0.2), GateConfig(), "v2", "v1")
+    assert not d.accepted and d.reasons == ["no cold validation users to judge ndcg@10 on"]
+
+
+def test_a_disabled_gate_reports_but_never_blocks():
+    d = decide(rows(0.18, champion=0.20), GateConfig(enabled=False), "v2", "v1")
+    assert d.accepted and d.reasons == []
+    assert d.summary.startswith("accepted: gate disabled (would have rejected: ndcg@10 0.1800")
