@@ -53,6 +53,8 @@ class ClickPaths:
     lake: Path
     quarantine: Path
     manifest: Path
+    pending: Path
+    """Intent log: the new files of an ingestion in progress (see :func:`roll_back_pending`)."""
     report: Path
 
 
@@ -64,6 +66,7 @@ def click_paths(settings: Settings, event_date: date) -> ClickPaths:
         lake=data / "lake" / "clicks",
         quarantine=partition_dir(data / "quarantine" / "clicks", "event_date", event_date),
         manifest=data / "lake" / ".clicks-ingested.json",
+        pending=data / "lake" / ".clicks-pending.json",
         report=data / "reports" / event_date.isoformat() / "clicks.json",
     )
 
@@ -197,17 +200,31 @@ def _part_name(table: pa.Table) -> str:
     return "part-" + hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16] + ".parquet"
 
 
-def write_partitions(events: pl.DataFrame, lake: Path) -> dict[str, int]:
-    """Append each event date's events as a new part; returns rows per partition."""
-    written = {}
+def partition_parts(events: pl.DataFrame, lake: Path) -> list[tuple[pa.Table, Path]]:
+    """Each event date's events as one new part, and where it goes."""
+    out = []
     events = events.with_columns(pl.col("event_ts").dt.date().alias("event_date"))
     for (day,), part in events.sort("event_date", "event_ts", "event_id").group_by(
             "event_date", maintain_order=True):
         table = part.select(FIELDS).to_arrow().cast(CLICKS)
-        folder = partition_dir(lake, "event_date", day)
-        write_parquet_atomic(table, folder / _part_name(table))
-        written[day.isoformat()] = table.num_rows
-    return written
+        out.append((table, partition_dir(lake, "event_date", day) / _part_name(table)))
+    return out
+
+
+def roll_back_pending(paths: ClickPaths) -> list[Path]:
+    """Remove the files an ingestion killed before its manifest update had written (listed in
+    its intent file), so the files are ingested again from a clean lake: the same result as
+    if the crash never happened. Returns what was removed."""
+    if not paths.pending.is_file():
+        return []
+    removed = []
+    for name in json.loads(paths.pending.read_text()):
+        f = Path(name)
+        if f.is_file():
+            f.unlink()
+            removed.append(f)
+    paths.pending.unlink(missing_ok=True)
+    return removed
 
 
 def _read_manifest(path: Path) -> dict[str, dict]:
@@ -220,6 +237,7 @@ def ingest_day(settings: Settings, event_date: date, extra_files: list[Path] | N
     summary also written to ``reports/<event_date>/clicks.json``."""
     now = now or datetime.now(UTC)
     paths = click_paths(settings, event_date)
+    roll_back_pending(paths)
     manifest = _read_manifest(paths.manifest)
     files, skipped, parsed, sums = drop_files(paths) + list(extra_files or []), [], [], {}
     for f in files:
@@ -250,15 +268,24 @@ def ingest_day(settings: Settings, event_date: date, extra_files: list[Path] | N
     if kept.height:
         validate_events(settings, kept.with_columns(
             pl.col("event_ts").dt.date().alias("event_date")))
-    written = write_partitions(kept, paths.lake) if kept.height else {}
+    parts = partition_parts(kept, paths.lake) if kept.height else []
+    written = {f.parent.name.removeprefix("event_date="): t.num_rows for t, f in parts}
     if quarantine.height:
         q = quarantine.sort("file", "line").to_arrow().cast(QUARANTINE)
-        write_parquet_atomic(q, paths.quarantine / _quarantine_name(q))
+        parts.append((q, paths.quarantine / _quarantine_name(q)))
+    # intent first: a crash after some of these files but before the manifest update is
+    # rolled back by the next run (only files this run creates are listed)
+    if parts:
+        write_text_atomic(json.dumps([str(f) for _, f in parts if not f.exists()]),
+                          paths.pending)
+    for table, path in parts:
+        write_parquet_atomic(table, path)
     for f in parsed:  # only now: a crash before this point re-reads the files next time
         manifest[sums[f.path.name]] = {"file": f.path.name, "event_date": event_date.isoformat(),
                                        "ingested_at": now.isoformat()}
     if parsed:
         write_text_atomic(json.dumps(manifest, indent=1, sort_keys=True), paths.manifest)
+    paths.pending.unlink(missing_ok=True)
     summary = _summary(event_date, parsed, kept, quarantine, written, skipped)
     write_text_atomic(json.dumps(summary, indent=1), paths.report)
     return summary

@@ -53,7 +53,12 @@ class LandingBatch:
     def __init__(self, data_dir: Path, ingest_date: date, memory_limit: str = "512MB"):
         self.final = partition_dir(data_dir / "landing", "ingest_date", ingest_date)
         self.final_quarantine = partition_dir(data_dir / "quarantine", "ingest_date", ingest_date)
-        self.stage = data_dir / "landing" / ".staging" / f"{ingest_date}-{uuid.uuid4().hex[:12]}"
+        staging_root = data_dir / "landing" / ".staging"
+        # what a killed collection of this date left behind (one collector per data folder
+        # runs at a time: the flow holds the warehouse lock)
+        for orphan in staging_root.glob(f"{ingest_date}-*"):
+            shutil.rmtree(orphan, ignore_errors=True)
+        self.stage = staging_root / f"{ingest_date}-{uuid.uuid4().hex[:12]}"
         self.quarantine_dir = self.stage / "_quarantine"
         self.memory_limit = memory_limit
         self.stage.mkdir(parents=True)

@@ -15,6 +15,7 @@ from crossrec.evaluate.metrics import METRICS
 from crossrec.evaluate.plots import discriminator_accuracy, metric_by_method, training_curves
 from crossrec.evaluate.protocol import evaluate
 from crossrec.score.recommender import Recommender
+from crossrec.storage import write_text_atomic
 from crossrec.train.checkpoint import LINEAGE
 from crossrec.train.checkpoint import METRICS as METRICS_FILE
 from crossrec.train.data import EVAL_ROLES, DomainData
@@ -51,8 +52,8 @@ def write_report(rows: list[dict], out_dir: Path, run_date: date, model_dir: Pat
     ``feedback``: a click-feedback markdown (yesterday's CTR tables) to include."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "metrics.json"
-    path.write_text(json.dumps({"run_date": run_date.isoformat(),
-                                "model_version": model_dir.name, "rows": rows}, indent=2))
+    write_text_atomic(json.dumps({"run_date": run_date.isoformat(),
+                                  "model_version": model_dir.name, "rows": rows}, indent=2), path)
     histories = stage_histories(model_dir)
     plots = {"ndcg_by_method.png": lambda p: metric_by_method(rows, p, role=None),
              "training_curves.png": lambda p: training_curves(histories, p),
@@ -77,7 +78,7 @@ def write_report(rows: list[dict], out_dir: Path, run_date: date, model_dir: Pat
     if feedback is not None and feedback.is_file():  # one heading level down, under ours
         lines += [("#" + line) if line.startswith("#") else line
                   for line in feedback.read_text().splitlines()]
-    (out_dir / "report.md").write_text("\n".join(lines))
+    write_text_atomic("\n".join(lines), out_dir / "report.md")
     return path
 
 

@@ -12,6 +12,7 @@ date gives the same tables.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -23,7 +24,12 @@ from crossrec.features.contracts import Contract, load_contract
 from crossrec.features.incremental import Refresh, landing_partitions, refresh
 from crossrec.schemas import CLICKS, ITEMS
 from crossrec.sqlvars import quote_ident, set_variables
-from crossrec.storage import partition_dir, write_batches_atomic, write_parquet_atomic
+from crossrec.storage import (
+    partition_dir,
+    swap_into_place,
+    write_batches_atomic,
+    write_parquet_atomic,
+)
 
 # DuckDB has no ref(): the dependency order is this list.
 # int_user_histories and int_item_stats read the train rows of mart_interactions (so evaluation
@@ -139,6 +145,10 @@ def build_features(settings: Settings, run_date: date,
     counts: dict[str, int] = {}
     exports: dict[str, Path] = {}
     export_dir = partition_dir(settings.data_dir / "marts", "run_date", run_date)
+    # the exports are written beside the partition and swapped in whole, so the trainers
+    # never read a mix of this build's marts and an earlier one's
+    stage = settings.data_dir / "marts" / ".staging" / export_dir.name
+    shutil.rmtree(stage, ignore_errors=True)  # left by a killed build of this date
     with connect_warehouse(settings) as con:
         set_variables(con, run_variables(settings, run_date))
         partitions = landing_partitions(settings.data_dir / "landing")
@@ -156,6 +166,9 @@ def build_features(settings: Settings, run_date: date,
             if contract.export:
                 reader = con.sql("SELECT * FROM " + quote_ident(name)).fetch_record_batch(
                     EXPORT_BATCH)
-                exports[name] = write_batches_atomic(reader, export_dir / f"{name}.parquet")
+                write_batches_atomic(reader, stage / f"{name}.parquet")
+                exports[name] = export_dir / f"{name}.parquet"
+    if exports:
+        swap_into_place(stage, export_dir)
     return FeatureBuild(warehouse=warehouse_path(settings), exports=exports, row_counts=counts,
                         incremental=refreshed)

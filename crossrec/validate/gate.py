@@ -24,7 +24,7 @@ from crossrec.features import build as features_build
 from crossrec.features.build import connect_warehouse, run_variables, sql_dir
 from crossrec.features.contracts import load_contract
 from crossrec.sqlvars import quote_ident, set_variables
-from crossrec.storage import partition_dir
+from crossrec.storage import partition_dir, write_text_atomic
 from crossrec.validate.docs import write_data_docs
 from crossrec.validate.suites import (
     build_suite,
@@ -257,12 +257,13 @@ def validate_warehouse(settings: Settings, run_date: date, *,
                            [r.to_json() for r in results],
                            {r.suite: r.raw for r in results if r.raw is not None}, notes)
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(json.dumps({
+    # atomic: the next run reads these row counts as its baseline
+    write_text_atomic(json.dumps({
         "run_date": run_date.isoformat(), "success": not failed, "row_counts": row_counts,
         "tolerances": {"max_row_change": max_row_change,
                        "max_quarantined_share": max_quarantined_share},
         "notes": notes, "data_docs": str(docs), "suites": [r.to_json() for r in results],
-    }, indent=2, default=str))
+    }, indent=2, default=str), report)
     if failed:
         raise ValidationFailed(f"validation failed for run {run_date}: {describe(failed)} "
                                f"(Data Docs: {docs})")
