@@ -1,7 +1,9 @@
-"""Which dates a backfill runs: a checked range, minus the dates already published."""
+"""Which dates a backfill runs: a checked range, minus the dates already published (or whose
+model the quality gate kept out)."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 from crossrec.config import Settings
@@ -25,11 +27,22 @@ def is_published(settings: Settings, day: date) -> bool:
     return folder.is_dir() and any(folder.glob("part-*.parquet"))
 
 
+def kept_out(settings: Settings, day: date) -> bool:
+    """The quality gate rejected ``day``'s model and published nothing for it
+    (``[gate] on_reject = "keep"``): retraining would give the same model and verdict."""
+    gate = settings.data_dir / "reports" / day.isoformat() / "gate.json"
+    try:
+        return json.loads(gate.read_text()).get("published_model", "") is None
+    except (OSError, ValueError):
+        return False
+
+
 def plan(settings: Settings, start: date, end: date, today: date, force: bool
          ) -> tuple[list[date], list[date]]:
-    """(dates to run, dates skipped because they are published); ``force`` runs them all."""
+    """(dates to run, dates skipped because they are published or the gate kept their
+    model out); ``force`` runs them all."""
     days = date_range(start, end, today)
     if force:
         return days, []
-    skipped = [d for d in days if is_published(settings, d)]
+    skipped = [d for d in days if is_published(settings, d) or kept_out(settings, d)]
     return [d for d in days if d not in skipped], skipped

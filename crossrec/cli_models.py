@@ -61,7 +61,8 @@ def list_models(config: ConfigOpt = None, data_dir: DataDirOpt = None,
     for name in names:
         info = version_summary(models, name)
         score = info["val_ndcg@10"]
-        last = next((d for d in reversed(registry.history) if d.version == name), None)
+        last = next((d for d in reversed(registry.history)
+                     if name in (d.version, d.retired)), None)
         note = f"{last.at:%Y-%m-%d %H:%M} {last.action}: {last.reason}" if last else ""
         if check:
             try:

@@ -11,9 +11,12 @@ stay untouched for the quality benchmark.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date
+from pathlib import Path
 
 from crossrec.config import GateConfig
+from crossrec.registry import ChampionChanged, promote, read_registry, version_date
 
 CHALLENGER, CHAMPION, POPULARITY = "crossrec", "champion", "popularity"
 ROLE = "cold_val"
@@ -33,20 +36,24 @@ class GateDecision:
     """Why it was rejected; empty when accepted."""
     ignored: list[str] = field(default_factory=list)
     """What would have rejected it with ``[gate] enabled = false``."""
+    note: str | None = None
+    """Why an accepted challenger was published without becoming the champion."""
 
     @property
     def summary(self) -> str:
         if not self.accepted:
             return "rejected: " + "; ".join(self.reasons)
         if self.ignored:
-            return "accepted: gate disabled (would have rejected: " + "; ".join(
+            text = "accepted: gate disabled (would have rejected: " + "; ".join(
                 self.ignored) + ")"
-        if self.champion is None:
-            return "accepted: first champion"
-        if self.champion == self.challenger:
-            return "accepted: same version as the champion"
-        return (f"accepted: {self.metric} {self.scores[CHALLENGER]:.4f} vs champion "
-                f"{self.scores[CHAMPION]:.4f}")
+        elif self.champion is None:
+            text = "accepted: first champion"
+        elif self.champion == self.challenger:
+            text = "accepted: same version as the champion"
+        else:
+            text = (f"accepted: {self.metric} {self.scores[CHALLENGER]:.4f} vs champion "
+                    f"{self.scores[CHAMPION]:.4f}")
+        return f"{text}; {self.note}" if self.note else text
 
     def to_json(self) -> dict:
         return {**asdict(self), "summary": self.summary}
@@ -104,3 +111,25 @@ def markdown(decision: GateDecision, published: str | None) -> str:
     lines += ["", f"Published: `{published}`." if published else
               "Published: nothing for this date; the previous recommendations stay in place."]
     return "\n".join(lines) + "\n"
+
+
+def settle(decision: GateDecision, models: Path, run_date: date) -> GateDecision:
+    """Turn the gate's verdict into a registry change. An accepted challenger becomes the
+    champion unless it was rolled back by hand before, is older than the champion (a
+    backfill of past dates publishes each date's model but never moves the champion back),
+    or the champion changed while it was judged."""
+    version, champ = decision.challenger, decision.champion
+    if not decision.accepted:
+        return decision
+    if read_registry(models).status(version) == "rolled back":
+        return replace(decision, accepted=False, reasons=[
+            f"{version} was rolled back by hand; promote it by hand to use it again"])
+    champ_date = version_date(champ) if champ else None
+    if champ and champ != version and champ_date and run_date < champ_date:
+        return replace(decision, note=f"not promoted: {run_date} is older than the "
+                                      f"champion {champ}")
+    try:
+        promote(models, version, f"gate: {decision.summary}", run_date, expected=champ)
+    except ChampionChanged as exc:
+        return replace(decision, accepted=False, reasons=[str(exc)])
+    return decision

@@ -112,15 +112,37 @@ def _check_version(models_dir: Path, version: str) -> None:
                             f"(newest: {known})")
 
 
-def promote(models_dir: Path, version: str, reason: str,
-            run_date: date | None = None) -> Registry:
-    """Make ``version`` the champion (a no-op on the stack if it already is)."""
+class ChampionChanged(CrossrecError):
+    """The champion changed between reading it and promoting over it."""
+
+
+_ANY = object()
+
+
+def promote(models_dir: Path, version: str, reason: str, run_date: date | None = None,
+            expected: str | None | object = _ANY) -> Registry:
+    """Make ``version`` the champion. A version already on the stack moves to the top, so a
+    rollback always returns to a different version. ``expected``: the champion the caller
+    judged against; if another run or a person changed it meanwhile, raise
+    :class:`ChampionChanged` rather than bury their change."""
     _check_version(models_dir, version)
     with _editing(models_dir) as registry:
-        if registry.champion != version:
-            registry.champions.append(version)
+        if expected is not _ANY and registry.champion != expected:
+            raise ChampionChanged(f"the champion changed from {expected} to "
+                                  f"{registry.champion} while {version} was judged")
+        if version in registry.champions:
+            registry.champions.remove(version)
+        registry.champions.append(version)
         registry.history.append(_decision("promote", version, reason, run_date))
     return registry
+
+
+def version_date(version: str) -> date | None:
+    """The run date a version was trained for (its ``YYYYMMDD-`` prefix)."""
+    try:
+        return date(int(version[:4]), int(version[4:6]), int(version[6:8]))
+    except ValueError:
+        return None
 
 
 def reject(models_dir: Path, version: str, reason: str, run_date: date | None = None

@@ -9,6 +9,8 @@ import hashlib
 import os
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -23,24 +25,35 @@ def partition_dir(root: Path, key: str, value: date) -> Path:
     return root / f"{key}={value.isoformat()}"
 
 
-def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
-    """Write next to the destination then rename, so readers never see half a file."""
+@contextmanager
+def _temp_beside(path: Path) -> Iterator[Path]:
+    """A temp name next to ``path`` (same filesystem, so the rename is atomic), removed if
+    writing it fails (a full disk leaves no half-written file behind)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> Path:
+    """Write next to the destination then rename, so readers never see half a file."""
+    with _temp_beside(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
     return path
 
 
 def write_batches_atomic(reader: pa.RecordBatchReader, path: Path,
                          row_group_size: int = 256_000) -> Path:
     """Stream record batches into one Parquet file (bounded memory), then rename into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with pq.ParquetWriter(tmp, reader.schema, compression="zstd") as writer:
-        for batch in reader:
-            writer.write_batch(batch, row_group_size=row_group_size)
-    os.replace(tmp, path)
+    with _temp_beside(path) as tmp:
+        with pq.ParquetWriter(tmp, reader.schema, compression="zstd") as writer:
+            for batch in reader:
+                writer.write_batch(batch, row_group_size=row_group_size)
+        os.replace(tmp, path)
     return path
 
 
@@ -107,8 +120,12 @@ def swap_into_place(staging: Path, final: Path) -> Path:
 
 
 def write_text_atomic(text: str, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Small state files (registry, manifests, reports): flushed to disk before the rename,
+    so even a power cut leaves the old or the new content, not an empty file."""
+    with _temp_beside(path) as tmp:
+        with tmp.open("w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
     return path

@@ -15,7 +15,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
-from crossrec.backfill import plan
+from crossrec.backfill import is_published, plan
 from crossrec.config import Settings, load_settings
 from crossrec.train.stages import MartPaths
 from flows.ingest_clicks import ingest_clicks
@@ -51,7 +51,8 @@ def backfill(start: date, end: date, force: bool = False, config_path: str | Non
             f.result()  # raises the first failure
     per_day = settings.model_copy(update={"clicks": settings.clicks.model_copy(
         update={"ingest_yesterday": False})})  # done above
-    out = {d.isoformat(): "skipped: already published" for d in skipped}
+    out = {d.isoformat(): "skipped: already published" if is_published(settings, d) else
+           "skipped: the gate kept its model out" for d in skipped}
     scoring = []
     for d in days:  # training in order; each date's scoring overlaps the next date's training
         trained = nightly(run_date=d, settings=per_day, score=False)

@@ -25,10 +25,10 @@ from crossrec.config import Settings, load_settings
 from crossrec.evaluate.methods import baseline_factories
 from crossrec.evaluate.report import default_methods, evaluate_methods, write_report
 from crossrec.features.build import FeatureBuild, build_features
-from crossrec.gate import CHAMPION, decide
+from crossrec.gate import CHAMPION, decide, settle
 from crossrec.gate import markdown as gate_markdown
 from crossrec.lock import exclusive
-from crossrec.registry import promote, read_registry, reject
+from crossrec.registry import read_registry, reject
 from crossrec.runners import task_runner
 from crossrec.score.hybrid import load_recommender
 from crossrec.score.publish import check_staging, lake_partition
@@ -151,15 +151,16 @@ def gate_task(settings: Settings, metrics: Path, model_dir: Path, champion: Path
     publish nothing, yesterday's recommendations stay)."""
     models = settings.data_dir / "models"
     rows = json.loads(metrics.read_text())["rows"]
-    decision = decide(rows, settings.gate, model_dir.name, champion and champion.name)
+    decision = settle(decide(rows, settings.gate, model_dir.name, champion and champion.name),
+                      models, run_date)
     log = get_run_logger()
     if decision.accepted:
-        promote(models, model_dir.name, f"gate: {decision.summary}", run_date)
         publish: Path | None = model_dir
         log.info("quality gate: %s", decision.summary)
     else:
         reject(models, model_dir.name, decision.summary, run_date)
-        publish = champion if settings.gate.on_reject == "champion" else None
+        # the champion as it is now (a person may have changed it during evaluation)
+        publish = current_champion(settings) if settings.gate.on_reject == "champion" else None
         log.warning("quality gate %s; %s", decision.summary,
                     f"publishing with the champion {publish.name}" if publish else
                     "yesterday's recommendations stay in place")

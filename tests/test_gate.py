@@ -1,9 +1,14 @@
-"""The quality gate's decision, on hand-written metric rows."""
+"""The quality gate's decision on hand-written metric rows, and how it moves the registry."""
 
 import math
+from datetime import date
+
+import pytest
 
 from crossrec.config import GateConfig
-from crossrec.gate import decide, markdown
+from crossrec.gate import GateDecision, decide, markdown, settle
+from crossrec.integrity import write_manifest
+from crossrec.registry import promote, read_registry, rollback
 
 
 def rows(ours: float, champion: float | None = None, popularity: float = 0.10) -> list[dict]:
@@ -60,3 +65,46 @@ def test_a_disabled_gate_reports_but_never_blocks():
     d = decide(rows(0.18, champion=0.20), GateConfig(enabled=False), "v2", "v1")
     assert d.accepted and d.reasons == []
     assert d.summary.startswith("accepted: gate disabled (would have rejected: ndcg@10 0.1800")
+
+
+@pytest.fixture
+def models(tmp_path):
+    root = tmp_path / "data" / "models"
+    for name in ("20261120-a", "20261121-b", "20261122-c"):
+        (root / name).mkdir(parents=True)
+        write_manifest(root / name)
+    promote(root, "20261121-b", "first")
+    return root
+
+
+def accepted(challenger: str, champion: str | None) -> GateDecision:
+    return decide(rows(0.2, champion=0.2), GateConfig(), challenger, champion)
+
+
+def test_settle_promotes_an_accepted_challenger(models):
+    d = settle(accepted("20261122-c", "20261121-b"), models, date(2026, 11, 22))
+    assert d.accepted and read_registry(models).champion == "20261122-c"
+
+
+def test_a_backfilled_past_date_is_published_but_not_promoted(models):
+    d = settle(accepted("20261120-a", "20261121-b"), models, date(2026, 11, 20))
+    assert d.accepted and d.summary.endswith(
+        "not promoted: 2026-11-20 is older than the champion 20261121-b")
+    assert read_registry(models).champion == "20261121-b"
+
+
+def test_a_version_rolled_back_by_hand_is_not_promoted_again(models):
+    promote(models, "20261122-c", "x")
+    rollback(models, "bad lists")
+    d = settle(accepted("20261122-c", "20261121-b"), models, date(2026, 11, 22))
+    assert not d.accepted and "rolled back by hand" in d.reasons[0]
+    assert read_registry(models).champion == "20261121-b"
+
+
+def test_a_champion_changed_during_evaluation_is_not_buried(models):
+    promote(models, "20261120-a", "promoted by hand while the run evaluated")
+    d = settle(accepted("20261122-c", "20261121-b"), models, date(2026, 11, 22))
+    assert not d.accepted
+    assert d.reasons == ["the champion changed from 20261121-b to 20261120-a while "
+                         "20261122-c was judged"]
+    assert read_registry(models).champion == "20261120-a"

@@ -1,6 +1,7 @@
 """Model versions carry checksums; a damaged version is refused, never loaded."""
 
 import json
+import os
 
 import numpy as np
 import polars as pl
@@ -78,12 +79,24 @@ def test_truncated_missing_and_unlisted_files_are_refused(version):
         load_model(folder)
 
 
-def test_orphaned_staging_of_a_dead_writer_is_removed(version, tmp_path):
-    folder, _ = version
+def test_the_next_save_removes_a_dead_writers_staging(version, tmp_path):
+    folder, data = version
     root = folder.parent
     dead = root / ".staging-999999999-abc"  # no such pid
-    alive = root / f".staging-{__import__('os').getpid()}-def"
+    alive = root / f".staging-{os.getpid()}-def"
     dead.mkdir()
     alive.mkdir()
-    assert remove_orphans(root) == [dead]
-    assert alive.is_dir() and folder.is_dir()
+    model, vocab = load_model(folder)
+    save_model(root, model, vocab, RUN_DATE, {}, {})
+    assert not dead.exists() and alive.is_dir()
+    assert remove_orphans(root) == []  # the live one stays
+
+
+def test_a_version_saved_before_checksums_is_replaced_on_resave(version):
+    folder, data = version
+    model, vocab = load_model(folder)
+    graph, fusion = load_graph(folder)
+    (folder / MANIFEST).unlink()  # as written by an older crossrec
+    again = save_model(folder.parent, model, vocab, RUN_DATE, {}, {}, graph, fusion)
+    assert again == folder
+    verify(folder)  # whole again, with its checksums

@@ -65,3 +65,10 @@ def test_a_damaged_registry_is_a_clear_error(models):
     registry_path(models).write_text(json.dumps({"champions": [], "oops": 1}))
     with pytest.raises(CrossrecError, match="unreadable model registry"):
         read_registry(models)
+
+
+def test_re_promoting_an_older_champion_moves_it_to_the_top(models):
+    for name in ("20261120-a", "20261121-b", "20261120-a"):
+        promote(models, name, "x")
+    assert read_registry(models).champions == ["20261121-b", "20261120-a"]
+    assert rollback(models, "undo").champion == "20261121-b"  # a different version

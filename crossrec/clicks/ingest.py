@@ -212,18 +212,23 @@ def partition_parts(events: pl.DataFrame, lake: Path) -> list[tuple[pa.Table, Pa
 
 
 def roll_back_pending(paths: ClickPaths) -> list[Path]:
-    """Remove the files an ingestion killed before its manifest update had written (listed in
-    its intent file), so the files are ingested again from a clean lake: the same result as
-    if the crash never happened. Returns what was removed."""
+    """Finish what an ingestion killed mid-way left: if its manifest update never happened,
+    remove the files it listed in its intent file, so its inputs are ingested again from a
+    clean lake (the same result as if the crash never happened); if the manifest already
+    holds its inputs, it had committed and only the intent file goes. Returns what was
+    removed."""
     if not paths.pending.is_file():
         return []
+    intent = json.loads(paths.pending.read_text())
     removed = []
-    for name in json.loads(paths.pending.read_text()):
-        f = Path(name)
-        if f.is_file():
-            f.unlink()
-            removed.append(f)
-    paths.pending.unlink(missing_ok=True)
+    if not set(intent["inputs"]) <= set(_read_manifest(paths.manifest)):
+        root = paths.pending.parent.parent  # paths are stored relative to the data folder
+        for name in intent["outputs"]:
+            f = root / name
+            if f.is_file():
+                f.unlink()
+                removed.append(f)
+    paths.pending.unlink()
     return removed
 
 
@@ -276,8 +281,11 @@ def ingest_day(settings: Settings, event_date: date, extra_files: list[Path] | N
     # intent first: a crash after some of these files but before the manifest update is
     # rolled back by the next run (only files this run creates are listed)
     if parts:
-        write_text_atomic(json.dumps([str(f) for _, f in parts if not f.exists()]),
-                          paths.pending)
+        root = paths.pending.parent.parent
+        write_text_atomic(json.dumps({
+            "inputs": sorted(sums.values()),
+            "outputs": [str(f.relative_to(root)) for _, f in parts if not f.exists()]}),
+            paths.pending)
     for table, path in parts:
         write_parquet_atomic(table, path)
     for f in parsed:  # only now: a crash before this point re-reads the files next time

@@ -18,6 +18,7 @@ from crossrec.evaluate.methods import ABLATIONS, baseline_factories, with_overri
 from crossrec.evaluate.metrics import METRICS
 from crossrec.evaluate.protocol import evaluate
 from crossrec.features.build import build_features
+from crossrec.lock import exclusive
 from crossrec.score.hybrid import HybridRecommender, load_recommender
 from crossrec.score.recommender import ModelRecommender, Recommender
 from crossrec.train.checkpoint import load_graph, load_model
@@ -27,8 +28,11 @@ log = logging.getLogger(__name__)
 ROLES = ("cold_val", "cold_test")
 
 def build_marts(settings: Settings, run_date: date) -> MartPaths:
-    collect(settings, run_date)
-    build = build_features(settings, run_date)
+    # the same landing, warehouse and marts a nightly run writes: one writer at a time
+    with exclusive(settings.data_dir, "warehouse", f"crossrec evaluate {run_date}",
+                   settings.run.lock_timeout_s):
+        collect(settings, run_date)
+        build = build_features(settings, run_date)
     return MartPaths.from_exports(build.exports)
 
 

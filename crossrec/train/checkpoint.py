@@ -23,9 +23,11 @@ import scipy.sparse as sp
 import torch
 from safetensors.torch import load_file, save_file
 
+from crossrec.errors import CorruptModelError
 from crossrec.integrity import verify, write_manifest
 from crossrec.models.item_graph import ItemGraph
 from crossrec.models.two_tower import TwoTower, TwoTowerConfig
+from crossrec.storage import swap_into_place
 from crossrec.train.data import Vocabulary
 
 WEIGHTS, CONFIG, VOCAB, METRICS, LINEAGE = (
@@ -76,14 +78,24 @@ def save_model(root: Path, model: TwoTower, vocab: Vocabulary, run_date: date,
         digest = hashlib.sha256(content).hexdigest()
         version = f"{run_date:%Y%m%d}-{digest[:12]}"
         final = root / version
-        if final.exists():  # identical weights and config: the version already exists
+        if final.exists() and _intact(final):  # identical weights and config: it exists
             shutil.rmtree(staging)
+        elif final.exists():  # damaged, or saved before checksums: replace it whole
+            swap_into_place(staging, final)
         else:
             os.replace(staging, final)
         return final
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _intact(folder: Path) -> bool:
+    try:
+        verify(folder)
+    except CorruptModelError:
+        return False
+    return True
 
 
 def remove_orphans(root: Path) -> list[Path]:

@@ -45,6 +45,10 @@ def install(point: str, marker: Path) -> None:
 
         _after(build, "run_model", marker,
                lambda con, f: f.stem == "mart_interactions")
+    elif point == "export":  # every model built, one mart exported into marts/.staging
+        from crossrec.features import build
+
+        _after(build, "write_batches_atomic", marker)
     elif point == "checkpoint":  # the final version's weights half on disk, not renamed
         from crossrec.train import checkpoint
 
@@ -72,6 +76,11 @@ def install(point: str, marker: Path) -> None:
 
         _after(ingest, "write_parquet_atomic", marker,
                lambda table, path: "event_date=" in str(path.parent))
+    elif point == "clicks-manifest":  # the manifest updated, the intent file not yet removed
+        from crossrec.clicks import ingest
+
+        _after(ingest, "write_text_atomic", marker,
+               lambda text, path: path.name == ".clicks-ingested.json")
     elif point != "none":
         raise SystemExit(f"unknown fault point {point!r}")
 
@@ -83,7 +92,7 @@ def main() -> None:
     settings = Settings.model_validate_json(Path(settings_json).read_text())
     install(point, Path(marker))
     day = date.fromisoformat(run_date)
-    if point == "clicks":  # the click logs of the day after RUN_DATE
+    if point.startswith("clicks"):  # the click logs of the day after RUN_DATE
         from crossrec.clicks.ingest import ingest_day
 
         ingest_day(settings, day + timedelta(days=1), now=AS_OF)

@@ -59,7 +59,7 @@ def _rerun_fails_then_recovers(clean, tmp_path: Path, monkeypatch, where: str) -
     assert failed.value.errno == errno.ENOSPC and where in failed.value.filename
     after = {root: _digest(data / root) for root in ("landing", "lake/recommendations")}
     assert after == before  # readers still see yesterday's complete state
-    assert not [p for p in data.rglob("*.tmp")]
+    assert not [p for p in data.rglob("*.tmp*")]
     nightly(run_date=RUN_DATE, settings=settings)
     assert snapshot(data) == expected
     assert leftovers(data) == []

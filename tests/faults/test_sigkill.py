@@ -24,7 +24,7 @@ from tests.conftest import RUN_DATE, tiny_settings
 from tests.faults.child import AS_OF
 
 ROOT = Path(__file__).resolve().parents[2]
-POINTS = ["collect", "features", "checkpoint", "score", "publish"]
+POINTS = ["collect", "features", "export", "checkpoint", "score", "publish"]
 FAULTS: list[str] = []  # what was injected, for the summary line
 
 
@@ -134,7 +134,8 @@ def _drop_clicks(settings, day: date) -> None:
     write_jsonl(sim, click_paths(settings, day).drop / "clicks.jsonl")
 
 
-def test_click_ingestion_rerun_after_sigkill_equals_a_clean_one(clean, tmp_path):
+@pytest.mark.parametrize("point", ["clicks", "clicks-manifest"])
+def test_click_ingestion_rerun_after_sigkill_equals_a_clean_one(point, clean, tmp_path):
     clean_dir, _ = clean
     day = RUN_DATE + timedelta(days=1)
     runs = {}
@@ -144,10 +145,14 @@ def test_click_ingestion_rerun_after_sigkill_equals_a_clean_one(clean, tmp_path)
         runs[name] = tiny_settings(data)
         _drop_clicks(runs[name], day)
     first = ingest_day(runs["clean"], day, now=AS_OF)
-    kill_at("clicks", runs["killed"], tmp_path)
+    kill_at(point, runs["killed"], tmp_path)
     again = ingest_day(runs["killed"], day, now=AS_OF)
-    assert again["totals"]["kept"] == first["totals"]["kept"] > 0
-    assert again["totals"]["quarantined"] == first["totals"]["quarantined"]
+    if point == "clicks":  # died before committing: ingested again, exactly once
+        assert again["totals"]["kept"] == first["totals"]["kept"] > 0
+        assert again["totals"]["quarantined"] == first["totals"]["quarantined"]
+    else:  # died after committing: the file is recognised as ingested, nothing is redone
+        assert again["totals"]["kept"] == 0
+        assert [f["reason"] for f in again["skipped_files"]] == ["already ingested"]
     assert snapshot(runs["killed"].data_dir) == snapshot(runs["clean"].data_dir)
     assert leftovers(runs["killed"].data_dir) == []
 

@@ -1,5 +1,6 @@
 """Backfill: bad ranges are refused; a two-day range runs in order; a rerun skips both."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -37,3 +38,14 @@ def test_two_day_backfill_then_rerun_skips(tmp_path, prefect_harness):
     assert set(again.values()) == {"skipped: already published"}
     days, skipped = plan(settings, RUN_DATE, DAY2, DAY2, force=True)
     assert days == [RUN_DATE, DAY2] and skipped == []
+
+
+def test_a_date_the_gate_kept_out_is_skipped_unless_forced(tmp_path):
+    settings = tiny_settings(tmp_path / "data")
+    report = settings.data_dir / "reports" / RUN_DATE.isoformat() / "gate.json"
+    report.parent.mkdir(parents=True)
+    report.write_text(json.dumps({"accepted": False, "published_model": None}))
+    assert plan(settings, RUN_DATE, DAY2, DAY2, force=False) == ([DAY2], [RUN_DATE])
+    assert plan(settings, RUN_DATE, DAY2, DAY2, force=True) == ([RUN_DATE, DAY2], [])
+    report.write_text(json.dumps({"accepted": True, "published_model": "v1"}))
+    assert plan(settings, RUN_DATE, DAY2, DAY2, force=False) == ([RUN_DATE, DAY2], [])
