@@ -5,7 +5,8 @@ The challenger passes when its metric is at least the champion's minus the relat
 ``tolerance``, and it clears the absolute floors (a minimum score, and popularity's score
 times ``1 + min_lift_over_popularity``). The inputs are the evaluate stage's rows, so the gate
 judges exactly the numbers the report shows. Only validation users are used: the test users
-stay untouched for the quality benchmark.
+stay untouched for the quality benchmark. :func:`settle` then records the verdict in the
+model registry (see its rules for backfills, rollbacks and concurrent manual changes).
 """
 
 from __future__ import annotations
