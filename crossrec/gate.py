@@ -11,6 +11,7 @@ model registry (see its rules for backfills, rollbacks and concurrent manual cha
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from crossrec.config import GateConfig
 from crossrec.registry import ChampionChanged, promote, read_registry, version_date
+from crossrec.storage import write_text_atomic
 
 CHALLENGER, CHAMPION, POPULARITY = "crossrec", "champion", "popularity"
 ROLE = "cold_val"
@@ -112,6 +114,17 @@ def markdown(decision: GateDecision, published: str | None) -> str:
     lines += ["", f"Published: `{published}`." if published else
               "Published: nothing for this date; the previous recommendations stay in place."]
     return "\n".join(lines) + "\n"
+
+
+def write_gate_report(decision: GateDecision, published: str | None, out_dir: Path) -> str:
+    """``gate.json`` and the gate's section appended to ``report.md`` in the run's report
+    folder; returns the section."""
+    section = markdown(decision, published)
+    write_text_atomic(json.dumps({**decision.to_json(), "published_model": published},
+                                 indent=2), out_dir / "gate.json")
+    report = out_dir / "report.md"
+    write_text_atomic(report.read_text() + "\n" + section, report)
+    return section
 
 
 def settle(decision: GateDecision, models: Path, run_date: date) -> GateDecision:

@@ -58,8 +58,8 @@ def verify(folder: Path) -> None:
     except ValueError as exc:
         raise CorruptModelError(f"{manifest}: unreadable ({exc})") from None
     present = {p.name for p in folder.iterdir() if p.is_file() and p.name != MANIFEST}
-    for extra in sorted(present - set(sums)):
-        raise CorruptModelError(f"{folder / extra}: not listed in {MANIFEST}")
+    if extra := sorted(present - set(sums)):
+        raise CorruptModelError(f"{folder / extra[0]}: not listed in {MANIFEST}")
     for name, expected in sorted(sums.items()):
         path = folder / name
         if not path.is_file():

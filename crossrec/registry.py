@@ -24,7 +24,7 @@ from crossrec.storage import write_text_atomic
 from crossrec.strict import StrictModel
 
 REGISTRY = "registry.json"
-_VERSION_LOCK_S = 60.0
+_LOCK_TIMEOUT_S = 60.0  # registry edits take milliseconds
 Action = Literal["promote", "reject", "rollback"]
 
 
@@ -94,15 +94,16 @@ def versions(models_dir: Path) -> list[str]:
 @contextmanager
 def _editing(models_dir: Path) -> Iterator[Registry]:
     """Read, let the caller change, write back atomically; one editor at a time."""
-    with exclusive(models_dir.parent, "models", "model registry update", _VERSION_LOCK_S):
+    with exclusive(models_dir.parent, "models", "model registry update", _LOCK_TIMEOUT_S):
         registry = read_registry(models_dir)
         yield registry
         write_text_atomic(registry.model_dump_json(indent=2), registry_path(models_dir))
 
 
-def _decision(action: Action, version: str, reason: str, run_date: date | None) -> Decision:
+def _decision(action: Action, version: str, reason: str, run_date: date | None,
+              retired: str | None = None) -> Decision:
     return Decision(at=datetime.now(UTC), action=action, version=version, reason=reason,
-                    run_date=run_date)
+                    run_date=run_date, retired=retired)
 
 
 def _check_version(models_dir: Path, version: str) -> None:
@@ -160,9 +161,8 @@ def rollback(models_dir: Path, reason: str) -> Registry:
             raise CrossrecError(f"nothing to roll back to: the registry in {models_dir} has "
                                 f"{len(registry.champions)} champion(s)")
         retired = registry.champions.pop()
-        registry.history.append(Decision(
-            at=datetime.now(UTC), action="rollback", version=registry.champions[-1],
-            reason=f"{reason} (retired {retired})", retired=retired))
+        registry.history.append(_decision("rollback", registry.champions[-1],
+                                          f"{reason} (retired {retired})", None, retired))
     return registry
 
 

@@ -25,15 +25,14 @@ from crossrec.config import Settings, load_settings
 from crossrec.evaluate.methods import baseline_factories
 from crossrec.evaluate.report import default_methods, evaluate_methods, write_report
 from crossrec.features.build import FeatureBuild, build_features
-from crossrec.gate import CHAMPION, decide, settle
-from crossrec.gate import markdown as gate_markdown
+from crossrec.gate import CHAMPION, decide, settle, write_gate_report
 from crossrec.lock import exclusive
 from crossrec.registry import read_registry, reject
 from crossrec.runners import task_runner
 from crossrec.score.hybrid import load_recommender
 from crossrec.score.publish import check_staging, lake_partition
 from crossrec.score.shards import plan_shards, recommender_for, score_shard
-from crossrec.storage import swap_into_place, write_text_atomic
+from crossrec.storage import swap_into_place
 from crossrec.train.stages import MartPaths, run_stage
 from crossrec.validate.docs import failure_rows, summary_markdown
 from crossrec.validate.gate import report_path, validate_warehouse
@@ -146,9 +145,9 @@ def evaluate_task(settings: Settings, marts: MartPaths, model_dir: Path, run_dat
 
 @task(name="gate", **stage)
 def gate_task(settings: Settings, metrics: Path, model_dir: Path, champion: Path | None,
-              run_date: date) -> Path | None:
+              run_date: date) -> tuple[Path | None, str]:
     """Promote tonight's model or keep the champion; returns the version to publish (None:
-    publish nothing, yesterday's recommendations stay)."""
+    publish nothing, yesterday's recommendations stay) and the decision in words."""
     models = settings.data_dir / "models"
     rows = json.loads(metrics.read_text())["rows"]
     decision = settle(decide(rows, settings.gate, model_dir.name, champion and champion.name),
@@ -164,15 +163,10 @@ def gate_task(settings: Settings, metrics: Path, model_dir: Path, champion: Path
         log.warning("quality gate %s; %s", decision.summary,
                     f"publishing with the champion {publish.name}" if publish else
                     "yesterday's recommendations stay in place")
-    section = gate_markdown(decision, publish.name if publish else None)
-    write_text_atomic(json.dumps({**decision.to_json(), "published_model":
-                                  publish.name if publish else None}, indent=2),
-                      metrics.parent / "gate.json")
-    report = metrics.parent / "report.md"
-    write_text_atomic(report.read_text() + "\n" + section, report)
+    section = write_gate_report(decision, publish.name if publish else None, metrics.parent)
     create_markdown_artifact(key="crossrec-gate", markdown=section,
                              description=f"Quality gate of run {run_date}")
-    return publish
+    return publish, decision.summary
 
 
 @task(name="plan-scoring", **stage)
@@ -273,8 +267,7 @@ def _train(run_date: date, settings: Settings, full_refresh: bool) -> dict[str, 
     model_dir = train_task("finetune", settings, marts, run_date, ada, settings.data_dir / "models")
     champion = current_champion(settings)
     metrics = evaluate_task(settings, marts, model_dir, run_date, champion)
-    publish = gate_task(settings, metrics, model_dir, champion, run_date)
-    gate = json.loads((metrics.parent / "gate.json").read_text())["summary"]
+    publish, gate = gate_task(settings, metrics, model_dir, champion, run_date)
     return {"landing": collected["partition"], "recommendations": None,
             "metrics": str(metrics), "report": str(metrics.parent / "report.md"),
             "validation": str(validation), "warehouse": str(build.warehouse),
