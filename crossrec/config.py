@@ -89,6 +89,14 @@ class ModelConfig(StrictModel):
     graph_betas: list[float] = Field([0.0, 0.3], min_length=1)
     """Popularity discounts of the graph's target items (0 = none) to choose from on the cold
     validation users, together with the fusion weight; one value fixes it."""
+    rerank: bool = True
+    """Train a reranker of cold users' top items on pseudo-cold users (see
+    crossrec/train/rerank.py) and ship it where it beats the hybrid on the cold validation
+    users; False never trains one (an ablation)."""
+    rerank_candidates: int = Field(100, ge=1)
+    """Target items per cold user the reranker reorders."""
+    rerank_neighbours: int = Field(400, ge=1)
+    """Most similar users whose target rows the reranker's user-kNN signal sums."""
     attributes: bool = True
     """Encode item attributes (leaf category, brand, price bucket) where the data has them;
     False trains on item ids alone (an ablation)."""
@@ -123,6 +131,11 @@ class TrainConfig(StrictModel):
     negatives: int = Field(2048, ge=0)
     """Sampled softmax: catalogues larger than this train against this many uniformly drawn
     negatives per batch instead of every item (0 = always the full softmax)."""
+    rerank_folds: int = Field(5, ge=2)
+    """Folds of pseudo-cold users the reranker is trained on (each fold's statistics are
+    fitted without it)."""
+    rerank_epochs: int = Field(30, ge=1)
+    """Passes over the reranker's training table."""
     patience: int = Field(3, ge=1)
     """Epochs without cold-validation NDCG@10 improvement before stopping."""
 

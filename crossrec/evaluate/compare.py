@@ -21,6 +21,7 @@ from crossrec.features.build import build_features
 from crossrec.lock import exclusive
 from crossrec.score.hybrid import HybridRecommender, load_recommender
 from crossrec.score.recommender import ModelRecommender, Recommender
+from crossrec.score.rerank import RerankedRecommender
 from crossrec.train.checkpoint import load_graph, load_model
 from crossrec.train.stages import MartPaths, run_stage
 
@@ -53,8 +54,9 @@ def _rows(name: str, rec: Recommender, seconds: float) -> list[dict]:
 
 def compare(settings: Settings, run_date: date, ablations: bool = False,
             baselines: tuple[str, ...] | None = None) -> list[dict]:
-    """One row per (method, role): our hybrid model, its two parts alone, optionally the
-    ablations that retrain, and the baselines."""
+    """One row per (method, role): our model, the fused model without its reranker (where it
+    has one), its two parts alone, optionally the ablations that retrain, and the
+    baselines."""
     marts = build_marts(settings, run_date)
     data = marts.load(settings)
     out = settings.data_dir / "compare" / run_date.isoformat()
@@ -62,7 +64,10 @@ def compare(settings: Settings, run_date: date, ablations: bool = False,
     final = train_all(settings, marts, run_date, out / "crossrec")
     seconds = time.perf_counter() - t0
     hist = settings.model.max_history
-    rows = _rows("crossrec", load_recommender(final, data, hist), seconds)
+    ours = load_recommender(final, data, hist)
+    rows = _rows("crossrec", ours, seconds)
+    if isinstance(ours, RerankedRecommender):  # what the reranker adds over the fused model
+        rows += _rows("crossrec_no_rerank", ours.base, seconds)
     model, _ = load_model(final)
     rows += _rows("crossrec_two_tower_only", ModelRecommender(model, data, hist), seconds)
     saved = load_graph(final)

@@ -46,6 +46,24 @@ def _row_normalised(m: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
     return out
 
 
+def walk_weights(xs: sp.csr_matrix, xt: sp.csr_matrix, alpha: float,
+                 beta: float) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """RP3beta weights (source -> target, target -> target) of users' binary rows ``xs``
+    (source items) and ``xt`` (target items), rows aligned."""
+    ns = xs.shape[1]
+    joint = sp.hstack([xs, xt]).tocsr()
+    user_to_item = _row_normalised(joint, alpha)
+    item_to_user = _row_normalised(joint.T.tocsr(), alpha)
+    popularity = np.asarray(xt.sum(axis=0)).ravel()
+    discount = sp.diags(1.0 / np.maximum(popularity, 1.0) ** beta)
+    to_target = (user_to_item[:, ns:] @ discount).tocsr()
+    st = (item_to_user[:ns] @ to_target).tocsr()
+    tt = (item_to_user[ns:] @ to_target).tocsr()
+    tt.setdiag(0.0)  # an item is not evidence for itself
+    tt.eliminate_zeros()
+    return st.astype(np.float32), tt.astype(np.float32)
+
+
 @dataclass(frozen=True)
 class ItemGraph:
     """Item -> target item weights: from source items (cold users) and from target items."""
@@ -60,17 +78,8 @@ class ItemGraph:
         (s0, s1), (t0, t1) = data.vocab.domain_ranges
         xs = interaction_matrix(data.train_hist[data.source], s0, s1 - s0)
         xt = interaction_matrix(data.train_hist[data.target], t0, t1 - t0)
-        joint = sp.hstack([xs, xt]).tocsr()
-        user_to_item = _row_normalised(joint, alpha)
-        item_to_user = _row_normalised(joint.T.tocsr(), alpha)
-        popularity = np.asarray(xt.sum(axis=0)).ravel()
-        discount = sp.diags(1.0 / np.maximum(popularity, 1.0) ** beta)
-        to_target = (user_to_item[:, s1 - s0:] @ discount).tocsr()
-        st = (item_to_user[: s1 - s0] @ to_target).tocsr()
-        tt = (item_to_user[s1 - s0:] @ to_target).tocsr()
-        tt.setdiag(0.0)  # an item is not evidence for itself
-        tt.eliminate_zeros()
-        return cls(st.astype(np.float32), tt.astype(np.float32))
+        st, tt = walk_weights(xs, xt, alpha, beta)
+        return cls(st, tt)
 
     def scores(self, source_rows: sp.csr_matrix, target_rows: sp.csr_matrix) -> np.ndarray:
         """Dense (users x n_target_items) scores from users' binary history rows."""

@@ -16,7 +16,8 @@ import torch
 from crossrec.models.item_graph import ItemGraph, interaction_matrix
 from crossrec.score.recommender import ModelRecommender, Recommender
 from crossrec.score.remap import RemappedRecommender, to_vocab
-from crossrec.train.checkpoint import load_graph, load_model
+from crossrec.score.rerank import RerankedRecommender, fit_signals
+from crossrec.train.checkpoint import load_graph, load_model, load_reranker
 from crossrec.train.data import DomainData
 
 WEIGHT_GRID = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0)
@@ -64,8 +65,9 @@ class HybridRecommender(Recommender):
 def load_recommender(folder: Path, data: DomainData, max_history: int, which: str = "train",
                      device: str = "cpu") -> Recommender:
     """The model version at ``folder`` as a recommender: hybrid where the version carries an
-    item graph, the two-tower model alone otherwise. A version trained on another item
-    vocabulary is re-indexed onto ``data`` (:class:`RemappedRecommender`)."""
+    item graph, the two-tower model alone otherwise, with its cold users reranked where it
+    carries a reranker. A version trained on another item vocabulary is re-indexed onto
+    ``data`` (:class:`RemappedRecommender`)."""
     model, vocab = load_model(folder)
     same = list(vocab.item_ids) == list(data.vocab.item_ids)
     # a version from an earlier run (the gate's champion) scores today's data re-indexed
@@ -76,4 +78,8 @@ def load_recommender(folder: Path, data: DomainData, max_history: int, which: st
     if saved is not None:
         graph, fusion = saved
         rec = HybridRecommender(tower, graph, float(fusion["weight"]))
+    reranker = load_reranker(folder, verified=True)
+    if reranker is not None:
+        # the statistics it reads come from the rows being scored, like the graph scores
+        rec = RerankedRecommender(rec, reranker, fit_signals(own, reranker.config.neighbours))
     return rec if same else RemappedRecommender(rec, data)

@@ -24,6 +24,7 @@ from crossrec.schemas import RECOMMENDATIONS
 from crossrec.score.explain import explain, explanation_array
 from crossrec.score.recommender import Recommender
 from crossrec.score.remap import RemappedRecommender
+from crossrec.score.rerank import RerankedRecommender
 from crossrec.storage import partition_dir
 
 ROW_GROUP = 128_000
@@ -48,6 +49,8 @@ def _explanations(rec: Recommender, users: np.ndarray, cols: np.ndarray, n: int
         inner_cols = np.where(cols >= 0, rec.column_map[np.maximum(cols, 0)], -1)
         old = _explanations(rec.inner, users, inner_cols, n)
         return np.where(old >= 0, rec.new_of_old[np.maximum(old, 0)], -1)
+    if isinstance(rec, RerankedRecommender):  # reordered, but the graph still says why
+        return _explanations(rec.base, users, cols, n)
     data = rec.data
     (s0, _), _ = data.vocab.domain_ranges
     hist = [data.all_hist[data.source][u] - s0 for u in users]

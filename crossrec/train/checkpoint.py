@@ -26,6 +26,7 @@ from safetensors.torch import load_file, save_file
 from crossrec.errors import CorruptModelError
 from crossrec.integrity import verify, write_manifest
 from crossrec.models.item_graph import ItemGraph
+from crossrec.models.reranker import Reranker, RerankerConfig
 from crossrec.models.two_tower import TwoTower, TwoTowerConfig
 from crossrec.storage import swap_into_place
 from crossrec.train.data import Vocabulary
@@ -34,10 +35,11 @@ WEIGHTS, CONFIG, VOCAB, METRICS, LINEAGE = (
     "model.safetensors", "config.json", "items.parquet", "metrics.json", "lineage.json"
 )
 GRAPH, FUSION = "graph.safetensors", "fusion.json"
+RERANKER, RERANKER_CONFIG = "reranker.safetensors", "reranker.json"
 _GRAPH_PARTS = ("source_to_target", "target_to_target")
 
 
-def _state(model: TwoTower) -> dict:
+def _state(model: torch.nn.Module) -> dict:
     return {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
 
@@ -54,9 +56,11 @@ def _graph_tensors(graph: ItemGraph) -> dict[str, torch.Tensor]:
 
 def save_model(root: Path, model: TwoTower, vocab: Vocabulary, run_date: date,
                metrics: dict[str, Any], lineage: dict[str, Any],
-               graph: ItemGraph | None = None, fusion: dict[str, Any] | None = None) -> Path:
+               graph: ItemGraph | None = None, fusion: dict[str, Any] | None = None,
+               reranker: Reranker | None = None) -> Path:
     """Write a new immutable version under ``root``; returns its folder. ``graph`` and
-    ``fusion`` (its settings and weight) make the version a hybrid model."""
+    ``fusion`` (its settings and weight) make the version a hybrid model; ``reranker``
+    reorders its cold users' top items."""
     root.mkdir(parents=True, exist_ok=True)
     remove_orphans(root)
     staging = root / f".staging-{os.getpid()}-{uuid.uuid4().hex}"
@@ -74,6 +78,11 @@ def save_model(root: Path, model: TwoTower, vocab: Vocabulary, run_date: date,
             fused = json.dumps(fusion or {}, indent=2, sort_keys=True)
             (staging / FUSION).write_text(fused)
             content += (staging / GRAPH).read_bytes() + fused.encode()
+        if reranker is not None:
+            save_file(_state(reranker), staging / RERANKER)
+            rconfig = reranker.config.model_dump_json(indent=2)
+            (staging / RERANKER_CONFIG).write_text(rconfig)
+            content += (staging / RERANKER).read_bytes() + rconfig.encode()
         write_manifest(staging)  # last: a version without it was never finished
         digest = hashlib.sha256(content).hexdigest()
         version = f"{run_date:%Y%m%d}-{digest[:12]}"
@@ -146,3 +155,15 @@ def load_graph(folder: Path, verified: bool = False) -> tuple[ItemGraph, dict[st
         parts[part] = sp.csr_matrix((t[f"{part}.data"].numpy(), t[f"{part}.indices"].numpy(),
                                      t[f"{part}.indptr"].numpy()), shape=shape)
     return ItemGraph(**parts), json.loads((folder / FUSION).read_text())
+
+
+def load_reranker(folder: Path, verified: bool = False) -> Reranker | None:
+    """The version's cold-user reranker; None where it has none.
+    ``verified``: the caller already checked the version's checksums (:func:`load_model`)."""
+    if not (folder / RERANKER).exists():
+        return None
+    if not verified:
+        verify(folder)
+    reranker = Reranker(RerankerConfig.model_validate_json((folder / RERANKER_CONFIG).read_text()))
+    reranker.load_state_dict(load_file(folder / RERANKER))
+    return reranker.eval()

@@ -17,12 +17,15 @@ import torch
 
 from crossrec import __version__
 from crossrec.config import Settings
+from crossrec.evaluate.baselines.interactions import SOURCE, TARGET, domain_matrix
 from crossrec.evaluate.protocol import evaluate
 from crossrec.features.incremental import landing_partitions
 from crossrec.models.item_graph import ItemGraph
+from crossrec.models.reranker import Reranker, RerankerConfig
 from crossrec.models.two_tower import TwoTower, TwoTowerConfig
 from crossrec.score.hybrid import WEIGHT_GRID, HybridRecommender
 from crossrec.score.recommender import ModelRecommender
+from crossrec.score.rerank import RerankedRecommender, fit_signals
 from crossrec.train.adapt import AdaptTrainer
 from crossrec.train.attributes import ItemAttributes, load_item_attributes
 from crossrec.train.base import resolve_device, seed_everything
@@ -31,6 +34,7 @@ from crossrec.train.data import DomainData, load_domain_data, load_weak_negative
 from crossrec.train.finetune import FinetuneTrainer
 from crossrec.train.fit import fit
 from crossrec.train.pretrain import PretrainTrainer
+from crossrec.train.rerank import fit_reranker, pseudo_cold_table
 
 Stage = Literal["pretrain", "adapt", "finetune"]
 TRAINERS = {"pretrain": PretrainTrainer, "adapt": AdaptTrainer, "finetune": FinetuneTrainer}
@@ -101,6 +105,28 @@ def fuse(model: TwoTower, data: DomainData, settings: Settings,
                    "val_ndcg@10": score, "val_ndcg@10_tried": tried}
 
 
+def select_reranker(model: TwoTower, graph: ItemGraph, fusion: dict, data: DomainData,
+                    settings: Settings, device: str) -> Reranker | None:
+    """Train the cold-user reranker on pseudo-cold users and keep it only where it beats the
+    fused model on the cold validation users (recorded in ``fusion["rerank"]``)."""
+    cfg, train = settings.model, settings.train
+    config = RerankerConfig(candidates=cfg.rerank_candidates, neighbours=cfg.rerank_neighbours)
+    source, target = domain_matrix(data, SOURCE), domain_matrix(data, TARGET)
+    try:
+        x, y = pseudo_cold_table(source, target, config, train.rerank_folds, settings.run.seed)
+        reranker = fit_reranker(x, y, config, train.rerank_epochs, settings.run.seed)
+    except ValueError as exc:  # too few users with rows in both domains to learn from
+        fusion["rerank"] = {"used": False, "reason": str(exc)}
+        return None
+    tower = ModelRecommender(model, data, cfg.max_history, device=device)
+    base = HybridRecommender(tower, graph, fusion["weight"])
+    score = evaluate(RerankedRecommender(base, reranker, fit_signals(data, config.neighbours)),
+                     "cold_val")["ndcg@10"]
+    used = score > fusion["val_ndcg@10"]
+    fusion["rerank"] = {"used": used, "val_ndcg@10": score, "pseudo_cold_users": len(x)}
+    return reranker if used else None
+
+
 def run_stage(stage: Stage, settings: Settings, marts: MartPaths, run_date: date,
               init: Path | None, out_root: Path,
               on_epoch: Callable[[int, int, dict[str, float]], None] | None = None) -> Path:
@@ -131,8 +157,11 @@ def run_stage(stage: Stage, settings: Settings, marts: MartPaths, run_date: date
                                 if d <= run_date],
                "split_seed": settings.split.seed, "code_version": __version__,
                "torch": torch.__version__, "device": device}
-    graph = fusion = None
+    graph = fusion = reranker = None
     if stage == "finetune" and settings.model.graph:
         graph, fusion = fuse(model, data, settings, "cpu")
+        if settings.model.rerank:
+            reranker = select_reranker(model, graph, fusion, data, settings, "cpu")
         metrics["fusion"] = fusion
-    return save_model(out_root, model, data.vocab, run_date, metrics, lineage, graph, fusion)
+    return save_model(out_root, model, data.vocab, run_date, metrics, lineage, graph, fusion,
+                      reranker)

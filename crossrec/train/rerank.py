@@ -1,0 +1,75 @@
+"""Train the cold-user reranker on pseudo-cold users: users with rows in both domains whose
+target rows are hidden from the statistics their features come from.
+
+The users with rows in both domains are split into ``folds``; for each fold the signals are
+fitted on the other folds, and the fold's users (source rows only, like a cold user) get a
+candidate table labelled with their hidden target rows. Cold validation and test users have no
+target training rows, so they are never among them. The network is then trained listwise: a
+softmax over each user's candidates against their share of the user's relevant candidates.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from crossrec.models.cold_signals import ColdSignals
+from crossrec.models.reranker import Reranker, RerankerConfig, candidate_table
+
+log = logging.getLogger(__name__)
+BLOCK = 256
+"""Users per evidence block: each block holds ~12 dense (users x target items) arrays."""
+
+
+def pseudo_cold_table(source: sp.csr_matrix, target: sp.csr_matrix, config: RerankerConfig,
+                      folds: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Features (groups, candidates, features) and labels (groups, candidates) of every
+    pseudo-cold user with at least one hidden target item among its candidates."""
+    both = np.flatnonzero((source.getnnz(axis=1) > 0) & (target.getnnz(axis=1) > 0))
+    if len(both) < 2 * folds:
+        raise ValueError(f"the reranker needs at least {2 * folds} users with rows in both "
+                         f"domains to train on; found {len(both)}")
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    for i, held in enumerate(np.array_split(rng.permutation(both), folds)):
+        signals = ColdSignals.build(source, target, np.setdiff1d(both, held), config.neighbours)
+        for b in range(0, len(held), BLOCK):
+            users = np.sort(held[b:b + BLOCK])
+            cand, x = candidate_table(signals.evidence(source[users]), config.candidates)
+            truth = target[users].toarray() > 0
+            y = np.take_along_axis(truth, cand, axis=1).astype(np.float32)
+            keep = y.sum(axis=1) > 0  # no relevant candidate: nothing to learn the order from
+            xs.append(x[keep])
+            ys.append(y[keep])
+        log.info("reranker: fold %d/%d tabled", i + 1, folds)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def fit_reranker(x: np.ndarray, y: np.ndarray, config: RerankerConfig, epochs: int,
+                 seed: int, lr: float = 1e-3, batch: int = 128) -> Reranker:
+    """Listwise training on a table from :func:`pseudo_cold_table`."""
+    if not len(x):
+        raise ValueError("no pseudo-cold user has a relevant item among its candidates")
+    torch.manual_seed(seed)
+    model = Reranker(config)
+    flat = torch.from_numpy(x.reshape(-1, x.shape[-1]))
+    model.mean.copy_(flat.mean(0))
+    model.std.copy_(flat.std(0).clamp_min(1e-6))
+    features, labels = torch.from_numpy(x), torch.from_numpy(y)
+    target = labels / labels.sum(dim=1, keepdim=True)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-5)
+    order = torch.Generator().manual_seed(seed)
+    for epoch in range(epochs):
+        total = 0.0
+        for idx in torch.randperm(len(features), generator=order).split(batch):
+            logits = model(features[idx])
+            loss = -(target[idx] * torch.log_softmax(logits, dim=1)).sum(1).mean()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            total += loss.item() * len(idx)
+        log.debug("reranker epoch %d/%d: loss %.4f", epoch + 1, epochs, total / len(features))
+    return model.eval()

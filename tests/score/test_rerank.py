@@ -1,0 +1,137 @@
+"""Our model with its cold users reranked: what moves, what stays, and the saved version."""
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from crossrec.errors import CorruptModelError
+from crossrec.models.item_graph import ItemGraph, interaction_matrix
+from crossrec.models.reranker import Reranker, RerankerConfig, candidate_table
+from crossrec.score.hybrid import HybridRecommender, load_recommender
+from crossrec.score.rerank import RerankedRecommender, fit_signals
+from crossrec.train.data import DomainData, load_domain_data
+from tests.conftest import RUN_DATE, tiny_settings
+
+N_USERS, N_COLD = 40, 8
+
+
+@pytest.fixture
+def data(tmp_path) -> DomainData:
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(N_USERS):
+        for i in rng.choice(12, 4, replace=False):
+            rows.append((f"u{u}", f"sport:s{i}", "sport"))
+        if u >= N_COLD:  # the first users have no target rows: cold
+            for i in rng.choice(10, 3, replace=False):
+                rows.append((f"u{u}", f"cloth:t{i}", "cloth"))
+    frame = pl.DataFrame(rows, schema=["user_id", "item_id", "domain"], orient="row")
+    frame.with_columns(pl.lit("train").alias("role"),
+                       pl.datetime(2026, 11, 1, time_zone="UTC").alias("event_ts"),
+                       ).write_parquet(tmp_path / "i.parquet")
+    users = sorted({r[0] for r in rows})
+    pl.DataFrame({"user_id": users, "user_split": ["train"] * len(users),
+                  "split_seed": [1] * len(users)}).write_parquet(tmp_path / "s.parquet")
+    return load_domain_data(tmp_path / "i.parquet", tmp_path / "s.parquet", "sport", "cloth")
+
+
+class BaseScores:
+    """Stands in for the hybrid model: a fixed random score matrix."""
+
+    which = "train"
+
+    def __init__(self, data):
+        self.data = data
+        n = data.vocab.domain_ranges[1][1] - data.vocab.domain_ranges[1][0]
+        self.table = torch.from_numpy(np.random.default_rng(1).random((len(data.users), n),
+                                                                      dtype=np.float32))
+
+    def score(self, users):
+        return self.table[torch.from_numpy(np.asarray(users))].clone()
+
+
+def reranker(candidates: int = 4) -> Reranker:
+    torch.manual_seed(0)
+    return Reranker(RerankerConfig(candidates=candidates, neighbours=5)).eval()
+
+
+def cold_and_warm(data) -> tuple[np.ndarray, np.ndarray]:
+    cold = [u for u in range(len(data.users)) if not len(data.train_hist["cloth"][u])]
+    warm = [u for u in range(len(data.users)) if len(data.train_hist["cloth"][u])]
+    return np.array(cold), np.array(warm)
+
+
+def test_cold_users_get_their_candidates_on_top_in_the_rerankers_order(data):
+    base, model = BaseScores(data), reranker()
+    signals = fit_signals(data, 5)
+    rec = RerankedRecommender(base, model, signals)
+    cold, warm = cold_and_warm(data)
+    assert len(cold) == N_COLD
+    users = np.concatenate([warm[:3], cold])  # mixed blocks work
+    scores = rec.score(users)
+    assert torch.equal(scores[:3], base.score(warm[:3]))  # warm users: the base, unchanged
+    got = scores[3:]
+    s0, s1 = data.vocab.domain_ranges[0]
+    rows = interaction_matrix([data.train_hist["sport"][u] for u in cold], s0, s1 - s0)
+    cand, x = candidate_table(signals.evidence(rows), 4)
+    with torch.no_grad():
+        learned = model(torch.from_numpy(x)).numpy()
+    expected_top = np.take_along_axis(cand, np.argsort(-learned, axis=1, kind="stable"), axis=1)
+    assert torch.topk(got, 4).indices.numpy().tolist() == expected_top.tolist()
+    # below the candidates, the base model's order is kept
+    rest = np.ones(got.shape[1], dtype=bool)
+    for r in range(len(cold)):
+        mask = rest.copy()
+        mask[cand[r]] = False
+        below = got[r, torch.from_numpy(mask)]
+        assert torch.equal(torch.argsort(below, descending=True),
+                           torch.argsort(base.score(cold[[r]])[0, torch.from_numpy(mask)],
+                                         descending=True))
+
+
+def test_a_version_with_a_reranker_loads_reranked_and_checks_its_files(data, tmp_path):
+    from crossrec.train.checkpoint import load_reranker, save_model
+    from crossrec.train.stages import new_model
+
+    model = new_model(tiny_settings(tmp_path / "d"), data)
+    graph = ItemGraph.build(data)
+    fusion = {"weight": 0.7, "alpha": 0.5, "beta": 0.3}
+    folder = save_model(tmp_path / "models", model, data.vocab, RUN_DATE, {}, {}, graph,
+                        fusion, reranker())
+    loaded = load_reranker(folder)
+    assert loaded.config == reranker().config
+    for k, v in reranker().state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v)
+    rec = load_recommender(folder, data, 20)
+    assert isinstance(rec, RerankedRecommender) and isinstance(rec.base, HybridRecommender)
+    users = np.arange(len(data.users))
+    direct = RerankedRecommender(rec.base, reranker(), fit_signals(data, 5))
+    assert torch.equal(rec.score(users), direct.score(users))
+    # the reranker is part of the version's identity and of its checksums
+    plain = save_model(tmp_path / "models", model, data.vocab, RUN_DATE, {}, {}, graph, fusion)
+    assert plain != folder and load_reranker(plain) is None
+    blob = bytearray((folder / "reranker.safetensors").read_bytes())
+    blob[-1] ^= 0xFF
+    (folder / "reranker.safetensors").write_bytes(bytes(blob))
+    with pytest.raises(CorruptModelError, match="reranker.safetensors"):
+        load_recommender(folder, data, 20)
+
+
+def test_published_rows_of_reranked_users_explain_with_their_own_source_items(data):
+    from crossrec.score.publish import recommendation_table
+    from crossrec.score.recommender import ModelRecommender
+    from crossrec.train.stages import new_model
+
+    tower = ModelRecommender(new_model(tiny_settings(data_dir="unused"), data), data, 20,
+                             which="all")
+    rec = RerankedRecommender(HybridRecommender(tower, ItemGraph.build(data), 1.0), reranker(),
+                              fit_signals(data, 5))
+    cold, _ = cold_and_warm(data)
+    table = recommendation_table(rec, 3, "v", users=cold, explain_n=2).to_pylist()
+    assert len(table) == 3 * len(cold)
+    owned = {data.users[u]: set(data.vocab.item_ids[data.all_hist["sport"][u]]) for u in cold}
+    explained = [row for row in table if row["explanation"]]
+    assert explained  # the graph links most candidates to some source item
+    for row in explained:
+        assert set(row["explanation"]) <= owned[row["user_id"]]
