@@ -77,6 +77,33 @@ def summarise(runs: list[dict]) -> dict:
             for d, methods in acc.items()}
 
 
+def summarise_activity(runs: list[dict]) -> dict:
+    """direction -> method -> activity bucket -> {ndcg@10 mean over seeds, users per seed}."""
+    acc: dict = {}
+    for run in runs:
+        for row in run["rows"]:
+            if row["role"] != "cold_test":
+                continue
+            per = acc.setdefault(run["direction"], {}).setdefault(row["method"], {})
+            for label, cell in row.get("by_activity", {}).items():
+                per.setdefault(label, []).append((cell[METRIC], cell["users"]))
+    return {d: {m: {b: {"mean": statistics.fmean(v for v, _ in cells),
+                        "users": statistics.fmean(n for _, n in cells)}
+                    for b, cells in buckets.items()} for m, buckets in methods.items()}
+            for d, methods in acc.items()}
+
+
+def print_activity(activity: dict, bars: dict) -> None:
+    """Ours vs the direction's best baseline per bucket of the users' source items."""
+    print(f"\ncold-test {METRIC} by the user's distinct source items: ours / best baseline "
+          "(mean users per seed)")
+    for direction, b in bars.items():
+        ours, best = activity[direction][OURS], activity[direction][b["best_baseline"]]
+        cells = [f"{label}: {ours[label]['mean']:.4f} / {best[label]['mean']:.4f} "
+                 f"({ours[label]['users']:.0f})" for label in ours if label in best]
+        print(f"{direction} vs {b['best_baseline']}: " + "; ".join(cells))
+
+
 def bar(summary: dict) -> dict:
     """Per direction: ours, the best baseline, the ratio, and whether the bar is met."""
     out = {}
@@ -133,11 +160,13 @@ def main() -> None:
                 ours = next(r for r in rows if r["method"] == OURS and r["role"] == "cold_test")
                 print(f"{source}->{target} seed {seed}: ours {METRIC} {ours[METRIC]:.4f} "
                       f"({seconds:.0f}s)", flush=True)
-                summary = summarise(runs)
+                summary, activity = summarise(runs), summarise_activity(runs)
                 args.out.write_text(json.dumps({
                     "machine": platform.platform(), "threads": args.threads,
-                    "summary": summary, "bar": bar(summary), "runs": runs}, indent=2) + "\n")
+                    "summary": summary, "bar": bar(summary), "by_activity": activity,
+                    "runs": runs}, indent=2) + "\n")
     print_table(summary)
+    print_activity(activity, bar(summary))
     for direction, b in bar(summary).items():
         verdict = "meets" if b["met"] else "MISSES"
         print(f"{direction}: ours {b['ours']:.4f} vs {b['best_baseline']} {b['best']:.4f} "

@@ -48,8 +48,8 @@ def train_all(settings: Settings, marts: MartPaths, run_date: date, out: Path) -
 
 
 def _rows(name: str, rec: Recommender, seconds: float) -> list[dict]:
-    return [{"method": name, "role": role, **evaluate(rec, role), "fit_s": round(seconds, 1)}
-            for role in ROLES]
+    return [{"method": name, "role": role, **evaluate(rec, role, by_activity=True),
+             "fit_s": round(seconds, 1)} for role in ROLES]
 
 
 def compare(settings: Settings, run_date: date, ablations: bool = False,

@@ -8,13 +8,37 @@ from crossrec.evaluate.metrics import METRICS, ranking_metrics
 from crossrec.score.recommender import Recommender
 from crossrec.score.topn import mask_seen_
 
+ACTIVITY = ((0, 0), (1, 4), (5, 9), (10, 19), (20, None))
+"""Buckets of a user's distinct source training items (inclusive; None: no upper bound)."""
 
-def evaluate(rec: Recommender, role: str, block: int = 2048) -> dict[str, float]:
-    """Mean of each metric over the role's users, plus ``users`` (how many were evaluated)."""
+
+def activity_label(low: int, high: int | None) -> str:
+    return f"{low}+" if high is None else (f"{low}" if low == high else f"{low}-{high}")
+
+
+def source_activity(rec: Recommender, users: np.ndarray) -> np.ndarray:
+    """Distinct source training items per user (all a cold user is ranked from)."""
+    hist = rec.data.train_hist[rec.data.source]
+    return np.array([len(np.unique(hist[u])) for u in users], dtype=np.int64)
+
+
+def evaluate(rec: Recommender, role: str, block: int = 2048,
+             by_activity: bool = False) -> dict:
+    """Mean of each metric over the role's users, plus ``users`` (how many were evaluated).
+
+    ``by_activity`` adds ``by_activity``: the same means per bucket of :data:`ACTIVITY`
+    (label -> metrics and ``users``; empty buckets are left out), to see where a method wins.
+    """
     data = rec.data
     start = data.vocab.domain_ranges[1][0]
     users = np.array(sorted(data.truth_sizes[role]), dtype=np.int64)
     sums = dict.fromkeys(METRICS, 0.0)
+    bucket = np.full(len(users), -1)
+    if by_activity:
+        activity = source_activity(rec, users)
+        for b, (low, high) in enumerate(ACTIVITY):
+            bucket[(activity >= low) & (activity <= (high if high is not None else activity))] = b
+    per_bucket = np.zeros((len(ACTIVITY), len(METRICS)))
     empty = np.zeros(0, dtype=np.int64)
     for b in range(0, len(users), block):
         u = users[b:b + block]
@@ -23,5 +47,15 @@ def evaluate(rec: Recommender, role: str, block: int = 2048) -> dict[str, float]
         sizes = np.array([data.truth_sizes[role][int(x)] for x in u])
         for name, values in ranking_metrics(scores, truth, sizes).items():
             sums[name] += float(values.sum())
+            if by_activity:
+                np.add.at(per_bucket[:, METRICS.index(name)], bucket[b:b + block], values)
     n = len(users)
-    return {**{k: (v / n if n else float("nan")) for k, v in sums.items()}, "users": n}
+    out: dict = {**{k: (v / n if n else float("nan")) for k, v in sums.items()}, "users": n}
+    if by_activity:
+        counts = np.bincount(bucket, minlength=len(ACTIVITY))
+        means = per_bucket / np.maximum(counts, 1)[:, None]
+        out["by_activity"] = {
+            activity_label(*ACTIVITY[b]): {**dict(zip(METRICS, means[b].tolist(), strict=True)),
+                                           "users": int(counts[b])}
+            for b in range(len(ACTIVITY)) if counts[b]}
+    return out
