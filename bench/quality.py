@@ -61,16 +61,21 @@ def run_one(source: str, target: str, seed: int, args, tmp: Path) -> list[dict]:
     return compare(settings, DAY, ablations=args.ablations)
 
 
+def cold_test_rows(runs: list[dict]):
+    """(direction, row) of every cold-test row of every run."""
+    for run in runs:
+        for row in run["rows"]:
+            if row["role"] == "cold_test":
+                yield run["direction"], row
+
+
 def summarise(runs: list[dict]) -> dict:
     """direction -> method -> metric -> {mean, std, n} over seeds, on cold_test rows."""
     acc: dict = {}
-    for run in runs:
-        for row in run["rows"]:
-            if row["role"] != "cold_test":
-                continue
-            per = acc.setdefault(run["direction"], {}).setdefault(row["method"], {})
-            for metric in ("ndcg@10", "recall@20", "hr@10", "mrr"):
-                per.setdefault(metric, []).append(row[metric])
+    for direction, row in cold_test_rows(runs):
+        per = acc.setdefault(direction, {}).setdefault(row["method"], {})
+        for metric in ("ndcg@10", "recall@20", "hr@10", "mrr"):
+            per.setdefault(metric, []).append(row[metric])
     return {d: {m: {k: {"mean": statistics.fmean(v),
                         "std": statistics.stdev(v) if len(v) > 1 else 0.0, "n": len(v)}
                     for k, v in metrics.items()} for m, metrics in methods.items()}
@@ -80,13 +85,10 @@ def summarise(runs: list[dict]) -> dict:
 def summarise_activity(runs: list[dict]) -> dict:
     """direction -> method -> activity bucket -> {ndcg@10 mean over seeds, users per seed}."""
     acc: dict = {}
-    for run in runs:
-        for row in run["rows"]:
-            if row["role"] != "cold_test":
-                continue
-            per = acc.setdefault(run["direction"], {}).setdefault(row["method"], {})
-            for label, cell in row.get("by_activity", {}).items():
-                per.setdefault(label, []).append((cell[METRIC], cell["users"]))
+    for direction, row in cold_test_rows(runs):
+        per = acc.setdefault(direction, {}).setdefault(row["method"], {})
+        for label, cell in row.get("by_activity", {}).items():
+            per.setdefault(label, []).append((cell[METRIC], cell["users"]))
     return {d: {m: {b: {"mean": statistics.fmean(v for v, _ in cells),
                         "users": statistics.fmean(n for _, n in cells)}
                     for b, cells in buckets.items()} for m, buckets in methods.items()}
