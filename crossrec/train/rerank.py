@@ -20,6 +20,11 @@ from crossrec.models.cold_signals import ColdSignals
 from crossrec.models.reranker import Reranker, RerankerConfig, candidate_table
 
 log = logging.getLogger(__name__)
+
+
+class TooFewPseudoColdUsers(ValueError):
+    """The data has too few users with rows in both domains to train a reranker on."""
+
 BLOCK = 256
 """Users per evidence block: each block holds ~12 dense (users x target items) arrays."""
 
@@ -30,8 +35,8 @@ def pseudo_cold_table(source: sp.csr_matrix, target: sp.csr_matrix, config: Rera
     pseudo-cold user with at least one hidden target item among its candidates."""
     both = np.flatnonzero((source.getnnz(axis=1) > 0) & (target.getnnz(axis=1) > 0))
     if len(both) < 2 * folds:
-        raise ValueError(f"the reranker needs at least {2 * folds} users with rows in both "
-                         f"domains to train on; found {len(both)}")
+        raise TooFewPseudoColdUsers(f"the reranker needs at least {2 * folds} users with rows "
+                                    f"in both domains to train on; found {len(both)}")
     rng = np.random.default_rng(seed)
     xs, ys = [], []
     for i, held in enumerate(np.array_split(rng.permutation(both), folds)):
@@ -52,7 +57,8 @@ def fit_reranker(x: np.ndarray, y: np.ndarray, config: RerankerConfig, epochs: i
                  seed: int, lr: float = 1e-3, batch: int = 128) -> Reranker:
     """Listwise training on a table from :func:`pseudo_cold_table`."""
     if not len(x):
-        raise ValueError("no pseudo-cold user has a relevant item among its candidates")
+        raise TooFewPseudoColdUsers("no pseudo-cold user has a relevant item among its "
+                                    "candidates")
     torch.manual_seed(seed)
     model = Reranker(config)
     flat = torch.from_numpy(x.reshape(-1, x.shape[-1]))

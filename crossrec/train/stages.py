@@ -34,7 +34,7 @@ from crossrec.train.data import DomainData, load_domain_data, load_weak_negative
 from crossrec.train.finetune import FinetuneTrainer
 from crossrec.train.fit import fit
 from crossrec.train.pretrain import PretrainTrainer
-from crossrec.train.rerank import fit_reranker, pseudo_cold_table
+from crossrec.train.rerank import TooFewPseudoColdUsers, fit_reranker, pseudo_cold_table
 
 Stage = Literal["pretrain", "adapt", "finetune"]
 TRAINERS = {"pretrain": PretrainTrainer, "adapt": AdaptTrainer, "finetune": FinetuneTrainer}
@@ -115,7 +115,7 @@ def select_reranker(model: TwoTower, graph: ItemGraph, fusion: dict, data: Domai
     try:
         x, y = pseudo_cold_table(source, target, config, train.rerank_folds, settings.run.seed)
         reranker = fit_reranker(x, y, config, train.rerank_epochs, settings.run.seed)
-    except ValueError as exc:  # too few users with rows in both domains to learn from
+    except TooFewPseudoColdUsers as exc:
         fusion["rerank"] = {"used": False, "reason": str(exc)}
         return None
     tower = ModelRecommender(model, data, cfg.max_history, device=device)

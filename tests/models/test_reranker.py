@@ -66,3 +66,11 @@ def test_pseudo_cold_labels_are_the_hidden_target_rows():
     assert sorted(y.sum(axis=1).tolist()) == sorted(target[both].getnnz(axis=1).tolist())
     with pytest.raises(ValueError, match="at least 6 users"):
         pseudo_cold_table(source[:5], target[:5], config, folds=3, seed=0)
+
+
+def test_too_few_users_to_learn_from_is_its_own_error():
+    from crossrec.train.rerank import TooFewPseudoColdUsers
+
+    with pytest.raises(TooFewPseudoColdUsers):
+        fit_reranker(np.zeros((0, 5, len(FEATURES)), dtype=np.float32),
+                     np.zeros((0, 5), dtype=np.float32), RerankerConfig(), epochs=1, seed=0)
