@@ -9,6 +9,7 @@ the best baseline by 10% on cold-test NDCG@10, and never falls below popularity)
 
     .venv/bin/python bench/quality.py                       # 3 seeds, every pair and direction
     .venv/bin/python bench/quality.py --seeds 1 --pairs sport_cloth --ablations
+    .venv/bin/python bench/quality.py --seeds 2 --first-seed 1 --merge seed0.json
 
 Writes ``bench/results/quality.json`` after every run, so a long run keeps what it finished.
 """
@@ -137,9 +138,24 @@ def print_table(summary: dict) -> None:
         print(f"| {m} | " + " | ".join(cells) + " |")
 
 
+def write(out: Path, runs: list[dict], threads: int) -> tuple[dict, dict]:
+    """Summaries of ``runs`` plus the runs themselves, as JSON at ``out``; returns the
+    summary and the per-activity summary."""
+    summary, activity = summarise(runs), summarise_activity(runs)
+    out.write_text(json.dumps({"machine": platform.platform(), "threads": threads,
+                               "summary": summary, "bar": bar(summary),
+                               "by_activity": activity, "runs": runs}, indent=2) + "\n")
+    return summary, activity
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (split and training)")
+    ap.add_argument("--seeds", type=int, default=3,
+                    help="how many seeds (split and training); 0 re-summarises --merge")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="seeds first..first+N-1 (to spread the seeds over several runs)")
+    ap.add_argument("--merge", type=Path, nargs="*", default=[],
+                    help="earlier output JSONs whose runs join this run's summary")
     ap.add_argument("--pairs", nargs="*", help="pair folders, e.g. sport_cloth (default: all)")
     ap.add_argument("--ablations", action="store_true", help="also retrain the ablations")
     ap.add_argument("--threads", type=int, default=2)
@@ -149,11 +165,11 @@ def main() -> None:
         print(f"skipped: real data not found at {DATA} (see shared/data/README.md)")
         return
     logging.basicConfig(level=logging.WARNING)
-    runs: list[dict] = []
+    runs: list[dict] = [r for f in args.merge for r in json.loads(f.read_text())["runs"]]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="crossrec-quality-") as tmp:
         for source, target in directions(DATA, args.pairs):
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 t0 = time.perf_counter()
                 rows = run_one(source, target, seed, args, Path(tmp))
                 seconds = time.perf_counter() - t0
@@ -162,11 +178,8 @@ def main() -> None:
                 ours = next(r for r in rows if r["method"] == OURS and r["role"] == "cold_test")
                 print(f"{source}->{target} seed {seed}: ours {METRIC} {ours[METRIC]:.4f} "
                       f"({seconds:.0f}s)", flush=True)
-                summary, activity = summarise(runs), summarise_activity(runs)
-                args.out.write_text(json.dumps({
-                    "machine": platform.platform(), "threads": args.threads,
-                    "summary": summary, "bar": bar(summary), "by_activity": activity,
-                    "runs": runs}, indent=2) + "\n")
+                write(args.out, runs, args.threads)
+    summary, activity = write(args.out, runs, args.threads)
     print_table(summary)
     print_activity(activity, bar(summary))
     for direction, b in bar(summary).items():
