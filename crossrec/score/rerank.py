@@ -11,7 +11,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from crossrec.evaluate.baselines.interactions import SOURCE, TARGET, domain_matrix
+from crossrec.evaluate.baselines.interactions import (
+    SOURCE,
+    TARGET,
+    domain_matrix,
+    overlap_users,
+)
 from crossrec.models.cold_signals import ColdSignals
 from crossrec.models.item_graph import interaction_matrix
 from crossrec.models.reranker import Reranker, candidate_table
@@ -22,8 +27,7 @@ from crossrec.train.data import DomainData
 def fit_signals(data: DomainData, neighbours: int) -> ColdSignals:
     """Signals over every user with training rows in both domains of ``data``."""
     source, target = domain_matrix(data, SOURCE), domain_matrix(data, TARGET)
-    both = np.flatnonzero((source.getnnz(axis=1) > 0) & (target.getnnz(axis=1) > 0))
-    return ColdSignals.build(source, target, both, neighbours)
+    return ColdSignals.build(source, target, overlap_users(source, target), neighbours)
 
 
 class RerankedRecommender(Recommender):
