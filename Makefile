@@ -17,8 +17,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/crossrec run $(ARGS)
 
+# a worker process per core, at most 4 (each runs its own Prefect test server); a test
+# file stays on one worker so its module fixtures (clean reference runs) are built once
+XDIST ?= -n auto --maxprocesses 4 --dist loadfile
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(XDIST) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check crossrec flows tests bench
