@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from crossrec.config import ModelConfig, RunOptions, TrainConfig
 from crossrec.models.two_tower import TwoTower
+from crossrec.progress import progress_bar
 from crossrec.train.data import DomainData
 
 
@@ -67,14 +66,11 @@ class StageTrainer:
     def minibatches(self, n: int, epoch: int, epochs: int) -> Iterator[np.ndarray]:
         order = self.rng.permutation(n)
         batches = [order[i:i + self.cfg.batch_size] for i in range(0, n, self.cfg.batch_size)]
-        with Progress(TextColumn(f"{self.stage} epoch {epoch + 1}/{epochs}"), BarColumn(),
-                      TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(),
-                      transient=True,
-                      disable=not (self.run.progress and sys.stderr.isatty())) as bar:
-            task = bar.add_task(self.stage, total=len(batches))
+        with progress_bar(f"{self.stage} epoch {epoch + 1}/{epochs}", len(batches),
+                          self.run.progress) as advance:
             for b in batches:
                 yield b
-                bar.advance(task)
+                advance()
 
     def rec_loss(self, user_vectors: torch.Tensor, domain: str, items: np.ndarray) -> torch.Tensor:
         """Softmax cross-entropy of each example's positive against the domain's catalogue:

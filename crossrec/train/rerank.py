@@ -18,6 +18,7 @@ import torch
 
 from crossrec.models.cold_signals import ColdSignals
 from crossrec.models.reranker import Reranker, RerankerConfig, candidate_table
+from crossrec.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -30,32 +31,44 @@ BLOCK = 256
 
 
 def pseudo_cold_table(source: sp.csr_matrix, target: sp.csr_matrix, config: RerankerConfig,
-                      folds: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+                      folds: int, seed: int,
+                      progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Features (groups, candidates, features) and labels (groups, candidates) of every
-    pseudo-cold user with at least one hidden target item among its candidates."""
+    pseudo-cold user with at least one hidden target item among its candidates; ``progress``
+    shows a bar over the folds (each refits the signals)."""
     both = np.flatnonzero((source.getnnz(axis=1) > 0) & (target.getnnz(axis=1) > 0))
     if len(both) < 2 * folds:
         raise TooFewPseudoColdUsers(f"the reranker needs at least {2 * folds} users with rows "
                                     f"in both domains to train on; found {len(both)}")
     rng = np.random.default_rng(seed)
     xs, ys = [], []
-    for i, held in enumerate(np.array_split(rng.permutation(both), folds)):
-        signals = ColdSignals.build(source, target, np.setdiff1d(both, held), config.neighbours)
-        for b in range(0, len(held), BLOCK):
-            users = np.sort(held[b:b + BLOCK])
-            cand, x = candidate_table(signals.evidence(source[users]), config.candidates)
-            truth = target[users].toarray() > 0
-            y = np.take_along_axis(truth, cand, axis=1).astype(np.float32)
-            keep = y.sum(axis=1) > 0  # no relevant candidate: nothing to learn the order from
-            xs.append(x[keep])
-            ys.append(y[keep])
-        log.info("reranker: fold %d/%d tabled", i + 1, folds)
+    with progress_bar("reranker folds", folds, progress) as advance:
+        for i, held in enumerate(np.array_split(rng.permutation(both), folds)):
+            _table_fold(source, target, both, held, config, xs, ys)
+            log.info("reranker: fold %d/%d tabled", i + 1, folds)
+            advance()
     return np.concatenate(xs), np.concatenate(ys)
 
 
+def _table_fold(source: sp.csr_matrix, target: sp.csr_matrix, both: np.ndarray,
+                held: np.ndarray, config: RerankerConfig, xs: list, ys: list) -> None:
+    """Append to ``xs``/``ys`` the tables of the users ``held`` out of one fold's signals."""
+    signals = ColdSignals.build(source, target, np.setdiff1d(both, held), config.neighbours)
+    for b in range(0, len(held), BLOCK):
+        users = np.sort(held[b:b + BLOCK])
+        cand, x = candidate_table(signals.evidence(source[users]), config.candidates)
+        truth = target[users].toarray() > 0
+        y = np.take_along_axis(truth, cand, axis=1).astype(np.float32)
+        keep = y.sum(axis=1) > 0  # no relevant candidate: nothing to learn the order from
+        xs.append(x[keep])
+        ys.append(y[keep])
+
+
 def fit_reranker(x: np.ndarray, y: np.ndarray, config: RerankerConfig, epochs: int,
-                 seed: int, lr: float = 1e-3, batch: int = 128) -> Reranker:
-    """Listwise training on a table from :func:`pseudo_cold_table`."""
+                 seed: int, lr: float = 1e-3, batch: int = 128,
+                 progress: bool = False) -> Reranker:
+    """Listwise training on a table from :func:`pseudo_cold_table` (``progress``: a bar over
+    the epochs)."""
     if not len(x):
         raise TooFewPseudoColdUsers("no pseudo-cold user has a relevant item among its "
                                     "candidates")
@@ -68,14 +81,17 @@ def fit_reranker(x: np.ndarray, y: np.ndarray, config: RerankerConfig, epochs: i
     target = labels / labels.sum(dim=1, keepdim=True)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-5)
     order = torch.Generator().manual_seed(seed)
-    for epoch in range(epochs):
-        total = 0.0
-        for idx in torch.randperm(len(features), generator=order).split(batch):
-            logits = model(features[idx])
-            loss = -(target[idx] * torch.log_softmax(logits, dim=1)).sum(1).mean()
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            total += loss.item() * len(idx)
-        log.debug("reranker epoch %d/%d: loss %.4f", epoch + 1, epochs, total / len(features))
+    with progress_bar("reranker epochs", epochs, progress) as advance:
+        for epoch in range(epochs):
+            total = 0.0
+            for idx in torch.randperm(len(features), generator=order).split(batch):
+                logits = model(features[idx])
+                loss = -(target[idx] * torch.log_softmax(logits, dim=1)).sum(1).mean()
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+                total += loss.item() * len(idx)
+            log.debug("reranker epoch %d/%d: loss %.4f", epoch + 1, epochs,
+                      total / len(features))
+            advance()
     return model.eval()

@@ -23,6 +23,7 @@ from crossrec.features.incremental import landing_partitions
 from crossrec.models.item_graph import ItemGraph
 from crossrec.models.reranker import Reranker, RerankerConfig
 from crossrec.models.two_tower import TwoTower, TwoTowerConfig
+from crossrec.progress import progress_bar
 from crossrec.score.hybrid import WEIGHT_GRID, HybridRecommender
 from crossrec.score.recommender import ModelRecommender
 from crossrec.score.rerank import RerankedRecommender, fit_signals
@@ -92,14 +93,18 @@ def fuse(model: TwoTower, data: DomainData, settings: Settings,
     cfg = settings.model
     tower = ModelRecommender(model, data, cfg.max_history, device=device)
     best, tried = None, {}
-    for alpha, beta in itertools.product(cfg.graph_alphas, cfg.graph_betas):
-        graph = ItemGraph.build(data, alpha, beta)
-        for w in WEIGHT_GRID:
-            score = evaluate(HybridRecommender(tower, graph, w), "cold_val")["ndcg@10"]
-            tried[f"alpha={alpha} beta={beta} weight={w}"] = score
-            # on a tie, the earlier candidate (larger two-tower share)
-            if best is None or score > best[0]:
-                best = (score, alpha, beta, w, graph)
+    grid = list(itertools.product(cfg.graph_alphas, cfg.graph_betas))
+    with progress_bar("fusion grid", len(grid) * len(WEIGHT_GRID),
+                      settings.run.progress) as advance:
+        for alpha, beta in grid:
+            graph = ItemGraph.build(data, alpha, beta)
+            for w in WEIGHT_GRID:
+                score = evaluate(HybridRecommender(tower, graph, w), "cold_val")["ndcg@10"]
+                tried[f"alpha={alpha} beta={beta} weight={w}"] = score
+                # on a tie, the earlier candidate (larger two-tower share)
+                if best is None or score > best[0]:
+                    best = (score, alpha, beta, w, graph)
+                advance()
     score, alpha, beta, weight, graph = best
     return graph, {"weight": weight, "alpha": alpha, "beta": beta,
                    "val_ndcg@10": score, "val_ndcg@10_tried": tried}
@@ -113,8 +118,10 @@ def select_reranker(model: TwoTower, graph: ItemGraph, fusion: dict, data: Domai
     config = RerankerConfig(candidates=cfg.rerank_candidates, neighbours=cfg.rerank_neighbours)
     source, target = domain_matrix(data, SOURCE), domain_matrix(data, TARGET)
     try:
-        x, y = pseudo_cold_table(source, target, config, train.rerank_folds, settings.run.seed)
-        reranker = fit_reranker(x, y, config, train.rerank_epochs, settings.run.seed)
+        x, y = pseudo_cold_table(source, target, config, train.rerank_folds, settings.run.seed,
+                                 progress=settings.run.progress)
+        reranker = fit_reranker(x, y, config, train.rerank_epochs, settings.run.seed,
+                                progress=settings.run.progress)
     except TooFewPseudoColdUsers as exc:
         fusion["rerank"] = {"used": False, "reason": str(exc)}
         return None
