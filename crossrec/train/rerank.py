@@ -44,16 +44,19 @@ def pseudo_cold_table(source: sp.csr_matrix, target: sp.csr_matrix, config: Rera
     xs, ys = [], []
     with progress_bar("reranker folds", folds, progress) as advance:
         for i, held in enumerate(np.array_split(rng.permutation(both), folds)):
-            _table_fold(source, target, both, held, config, xs, ys)
+            x, y = _table_fold(source, target, np.setdiff1d(both, held), held, config)
+            xs.append(x)
+            ys.append(y)
             log.info("reranker: fold %d/%d tabled", i + 1, folds)
             advance()
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def _table_fold(source: sp.csr_matrix, target: sp.csr_matrix, both: np.ndarray,
-                held: np.ndarray, config: RerankerConfig, xs: list, ys: list) -> None:
-    """Append to ``xs``/``ys`` the tables of the users ``held`` out of one fold's signals."""
-    signals = ColdSignals.build(source, target, np.setdiff1d(both, held), config.neighbours)
+def _table_fold(source: sp.csr_matrix, target: sp.csr_matrix, fit: np.ndarray,
+                held: np.ndarray, config: RerankerConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The table of the users ``held``, from signals fitted on the users ``fit`` only."""
+    signals = ColdSignals.build(source, target, fit, config.neighbours)
+    xs, ys = [], []
     for b in range(0, len(held), BLOCK):
         users = np.sort(held[b:b + BLOCK])
         cand, x = candidate_table(signals.evidence(source[users]), config.candidates)
@@ -62,6 +65,7 @@ def _table_fold(source: sp.csr_matrix, target: sp.csr_matrix, both: np.ndarray,
         keep = y.sum(axis=1) > 0  # no relevant candidate: nothing to learn the order from
         xs.append(x[keep])
         ys.append(y[keep])
+    return np.concatenate(xs), np.concatenate(ys)
 
 
 def fit_reranker(x: np.ndarray, y: np.ndarray, config: RerankerConfig, epochs: int,
