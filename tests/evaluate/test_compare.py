@@ -63,6 +63,21 @@ def test_ablation_overrides_apply(tmp_path):
     assert variant.train.finetune_epochs == 0 and variant.model == base.model
 
 
+def test_ablations_retrain_without_their_stage(tmp_path):
+    settings = tiny_settings(tmp_path / "data")
+    rows = compare(settings, RUN_DATE, ablations=True, baselines=("popularity",))
+    methods = {r["method"] for r in rows}
+    for name in ABLATIONS:
+        assert {f"crossrec_{name}", f"crossrec_{name}_two_tower_only"} <= methods
+    runs = settings.data_dir / "compare" / RUN_DATE.isoformat()
+    # a skipped stage leaves no checkpoint; fine-tuning always runs (it fuses the graph)
+    assert not (runs / "no_pretraining" / "pretrain").exists()
+    assert (runs / "no_pretraining" / "adapt").is_dir()
+    assert (runs / "no_finetuning" / "finetune").is_dir()
+    for role in ("cold_val", "cold_test"):
+        assert len({r["users"] for r in rows if r["role"] == role}) == 1
+
+
 def test_evaluate_command_prints_both_roles(tmp_path):
     settings = tiny_settings(tmp_path / "data")
     cfg = tmp_path / "c.toml"
