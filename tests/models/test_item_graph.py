@@ -47,6 +47,15 @@ def test_alpha_flattens_and_beta_discounts_popular_targets(data):
     assert st[0, 1] == pytest.approx(math.sqrt(1 / 2) * math.sqrt(1 / 3) / 2)
 
 
+def test_negative_beta_favours_popular_targets(data):
+    # alpha=1, beta=-1 multiplies by the buyers: t0 has 1 (u0), t1 has 2 (u1, u3)
+    st = ItemGraph.build(data, alpha=1.0, beta=-1.0).source_to_target.toarray()
+    assert st[0, 0] == pytest.approx(1 / 2 * 1 / 2)
+    assert st[0, 1] == pytest.approx(1 / 2 * 1 / 3 * 2)
+    # beta=0 ranks t0 first for a user with s0 (1/4 > 1/6); the popularity boost flips it
+    assert st[0, 1] > st[0, 0]
+
+
 class ConstantTower:
     """Stands in for the two-tower recommender: prefers t1 for everyone."""
 
