@@ -48,17 +48,23 @@ def directions(folder: Path, pairs: list[str] | None) -> list[tuple[str, str]]:
     return out
 
 
-def run_one(source: str, target: str, seed: int, args, tmp: Path) -> list[dict]:
+def pair_settings(source: str, target: str, seed: int, threads: int, tmp: Path):
+    """Settings of one direction and seed of a real pair, with its own data folder."""
     from crossrec.config import Settings
-    from crossrec.evaluate.compare import compare
 
-    settings = Settings.model_validate({
+    return Settings.model_validate({
         "data_dir": str(tmp / f"{source}-{target}-{seed}"),
         "domains": {"source": source, "target": target},
         "sources": [{"kind": "disencdr", "path": str(DATA)}],
         "split": {"seed": seed},
         "validation": {"min_rows": 1000},
-        "run": {"seed": seed, "threads": args.threads, "progress": False}})
+        "run": {"seed": seed, "threads": threads, "progress": False}})
+
+
+def run_one(source: str, target: str, seed: int, args, tmp: Path) -> list[dict]:
+    from crossrec.evaluate.compare import compare
+
+    settings = pair_settings(source, target, seed, args.threads, tmp)
     return compare(settings, DAY, ablations=args.ablations)
 
 
