@@ -61,11 +61,19 @@ def pair_settings(source: str, target: str, seed: int, threads: int, tmp: Path):
         "run": {"seed": seed, "threads": threads, "progress": False}})
 
 
-def run_one(source: str, target: str, seed: int, args, tmp: Path) -> list[dict]:
+def run_one(source: str, target: str, seed: int, args, tmp: Path) -> tuple[list[dict], dict]:
+    """Every method's rows, and what model selection chose for our model (its fusion.json
+    without the per-candidate scores)."""
     from crossrec.evaluate.compare import compare
+    from crossrec.train.checkpoint import FUSION
 
     settings = pair_settings(source, target, seed, args.threads, tmp)
-    return compare(settings, DAY, ablations=args.ablations)
+    rows = compare(settings, DAY, ablations=args.ablations)
+    shipped = settings.data_dir / "compare" / DAY.isoformat() / "crossrec" / "finetune"
+    chosen = {}
+    for path in shipped.rglob(FUSION):  # the one version fine-tuning saved
+        chosen = {k: v for k, v in json.loads(path.read_text()).items() if not k.endswith("_tried")}
+    return rows, chosen
 
 
 def cold_test_rows(runs: list[dict]):
@@ -177,13 +185,15 @@ def main() -> None:
         for source, target in directions(DATA, args.pairs):
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 t0 = time.perf_counter()
-                rows = run_one(source, target, seed, args, Path(tmp))
+                rows, fusion = run_one(source, target, seed, args, Path(tmp))
                 seconds = time.perf_counter() - t0
                 runs.append({"direction": f"{source}->{target}", "seed": seed,
-                             "seconds": round(seconds, 1), "rows": rows})
+                             "seconds": round(seconds, 1), "rows": rows, "fusion": fusion})
                 ours = next(r for r in rows if r["method"] == OURS and r["role"] == "cold_test")
                 print(f"{source}->{target} seed {seed}: ours {METRIC} {ours[METRIC]:.4f} "
-                      f"({seconds:.0f}s)", flush=True)
+                      f"({seconds:.0f}s; fusion alpha {fusion.get('alpha')} beta "
+                      f"{fusion.get('beta')} weight {fusion.get('weight')}, reranker "
+                      f"{fusion.get('rerank', {}).get('used')})", flush=True)
                 write(args.out, runs, args.threads)
     summary, activity = write(args.out, runs, args.threads)
     print_table(summary)
