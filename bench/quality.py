@@ -70,10 +70,11 @@ def run_one(source: str, target: str, seed: int, args, tmp: Path) -> tuple[list[
     settings = pair_settings(source, target, seed, args.threads, tmp)
     rows = compare(settings, DAY, ablations=args.ablations)
     shipped = settings.data_dir / "compare" / DAY.isoformat() / "crossrec" / "finetune"
-    chosen = {}
-    for path in shipped.rglob(FUSION):  # the one version fine-tuning saved
-        chosen = {k: v for k, v in json.loads(path.read_text()).items() if not k.endswith("_tried")}
-    return rows, chosen
+    paths = list(shipped.glob(f"*/{FUSION}"))  # the one version fine-tuning saved
+    if len(paths) > 1:
+        raise RuntimeError(f"more than one fine-tuned version under {shipped}: {paths}")
+    chosen = json.loads(paths[0].read_text()) if paths else {}  # none: [model] graph = false
+    return rows, {k: v for k, v in chosen.items() if not k.endswith("_tried")}
 
 
 def cold_test_rows(runs: list[dict]):

@@ -86,12 +86,13 @@ class ModelConfig(StrictModel):
     graph_alphas: list[float] = Field([0.25, 0.5], min_length=1)
     """Exponents on the graph's transition probabilities (1 = plain random walk) to choose
     from on the cold validation users; one value fixes it."""
-    graph_betas: list[float] = Field([-0.2, 0.0, 0.3], min_length=1)
+    graph_betas: list[float] = Field([0.0, 0.3, -0.2], min_length=1)
     """Popularity exponents of the graph's target items to choose from on the cold validation
     users, together with the fusion weight; one value fixes it. Positive values discount
     popular targets, 0 leaves the walk as it is, and negative values favour them: on sparse
     pairs (sport/phone) a cold user's few co-occurrences are weak evidence and popularity is
-    the better prior there."""
+    the better prior there. On a tie the earlier value is kept (at fusion weight 0 every
+    value ties), so the boost comes last."""
     rerank: bool = True
     """Train a reranker of cold users' top items on pseudo-cold users (see
     crossrec/train/rerank.py) and ship it where it beats the hybrid on the cold validation

@@ -10,7 +10,8 @@ catalogues (items with a handful of buyers). This graph keeps it item by item:
 (three steps item -> user -> item, as in RP3beta: Paudel et al., 2017). ``alpha`` < 1 flattens
 the transition probabilities (heavy users and rare items count less extremely) and ``beta`` > 0
 discounts popular targets; ``beta`` < 0 (outside RP3beta's range) favours them instead, which
-pays on sparse pairs where a cold user's few co-occurrences are weak evidence. A user's graph score for target item j sums W over their history.
+pays on sparse pairs where a cold user's few co-occurrences are weak evidence. A user's graph
+score for target item j sums W over their history.
 Built from *training* rows only, with scipy sparse products (no loop over users or items).
 """
 

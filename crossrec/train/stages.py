@@ -88,7 +88,7 @@ def cold_val_ndcg(model: TwoTower, data: DomainData, settings: Settings, device:
 
 def fuse(model: TwoTower, data: DomainData, settings: Settings,
          device: str) -> tuple[ItemGraph, dict]:
-    """Build the item graph and pick its popularity discount and the fusion weight on the
+    """Build the item graph and pick its popularity exponent and the fusion weight on the
     cold validation users (never the test users)."""
     cfg = settings.model
     tower = ModelRecommender(model, data, cfg.max_history, device=device)
