@@ -63,15 +63,6 @@ BINS = ((1, 1), (2, 2), (3, 4), (5, None))
 """Ranges of the largest co-occurrence count (inclusive; None: no upper bound)."""
 
 
-def largest_count(rows: sp.csr_matrix, counts: sp.csr_matrix) -> np.ndarray:
-    """(users, targets): the largest ``counts[s, t]`` over each user's source items ``s``."""
-    owner = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
-    gathered = counts[rows.indices].tocoo()
-    out = np.zeros((rows.shape[0], counts.shape[1]), dtype=np.float32)
-    np.maximum.at(out, (owner[gathered.row], gathered.col), gathered.data)
-    return out
-
-
 def exact_twins(xs: sp.csr_matrix, xt: sp.csr_matrix) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Co-occurrence counts of binary rows ``xs``/``xt`` and the pairs whose count equals
     both items' buyers among those rows (each bought by exactly the same of these users).
@@ -102,6 +93,7 @@ def headroom(data) -> dict:
         overlap_users,
     )
     from crossrec.evaluate.metrics import ranking_metrics
+    from crossrec.models.cold_signals import largest_per_column
 
     source, target = domain_matrix(data, SOURCE), domain_matrix(data, TARGET)
     fit = overlap_users(source, target)
@@ -134,7 +126,7 @@ def headroom(data) -> dict:
                              ("source_hop", (q @ source_hop) @ knn)):
             ranks = pessimistic_ranks(scores.toarray(), rows[~linked], cols[~linked])
             reached[name] += [(ranks <= c).sum() for c in CUTS]
-        largest = largest_count(q.tocsr(), counts)
+        largest = largest_per_column(q.tocsr(), counts)
         twin = (q @ twins).toarray() > 0
         relevant = np.zeros(evidence.shape, dtype=bool)
         relevant[rows, cols] = True

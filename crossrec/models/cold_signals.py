@@ -32,6 +32,17 @@ RANKED = ("cross_top", "cross_sum", "walk", "user_knn")
 """Signals whose per-user rank is a feature too, and which choose the candidates."""
 
 
+def largest_per_column(rows: sp.csr_matrix, matrix: sp.csr_matrix) -> np.ndarray:
+    """Dense (users x columns): for each user, the largest ``matrix[i, j]`` over the items
+    ``i`` of their binary row in ``rows`` (0 where none reaches column j)."""
+    # every (user, item) pair's matrix row, reduced by max per (user, column)
+    owner = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
+    gathered = matrix[rows.indices].tocoo()
+    out = np.zeros((rows.shape[0], matrix.shape[1]), dtype=np.float32)
+    np.maximum.at(out, (owner[gathered.row], gathered.col), gathered.data)
+    return out
+
+
 def _l2_rows(m: sp.csr_matrix) -> sp.csr_matrix:
     norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1), dtype=np.float64).ravel())
     return (sp.diags(1.0 / np.maximum(norms, 1e-12)) @ m).tocsr()
@@ -88,21 +99,13 @@ class ColdSignals:
         shape = (rows.shape[0], self.n_target)
         out = {"cross_top": (rows @ self.cross_top).toarray(),
                "cross_sum": (rows @ self.cross).toarray()}
-        out["cross_max"] = self._max_cross(rows)
+        out["cross_max"] = largest_per_column(rows, self.cross)
         out["cross_mean"] = out["cross_sum"] / np.maximum(count, 1.0)
         out["walk"] = (rows @ self.walk).toarray()
         out["user_knn"] = self._user_knn(rows)
         out["log_popularity"] = np.broadcast_to(np.log1p(self.popularity), shape)
         out["history"] = np.broadcast_to(count, shape)
         return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}
-
-    def _max_cross(self, rows: sp.csr_matrix) -> np.ndarray:
-        # every (user, source item) pair's cosine row, reduced by max per (user, target)
-        owner = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
-        gathered = self.cross[rows.indices].tocoo()
-        out = np.zeros((rows.shape[0], self.n_target), dtype=np.float32)
-        np.maximum.at(out, (owner[gathered.row], gathered.col), gathered.data)
-        return out
 
     def _user_knn(self, rows: sp.csr_matrix) -> np.ndarray:
         query = _l2_rows((rows @ sp.diags(self.idf)).tocsr())

@@ -8,7 +8,9 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from ceiling import exact_twins, largest_count, pessimistic_ranks  # noqa: E402
+from ceiling import exact_twins, pessimistic_ranks  # noqa: E402
+
+from crossrec.models.cold_signals import largest_per_column  # noqa: E402
 
 # users x items; u0 and u1 bought s0 and t0 (a twin pair); u1 also s1 + t1, u2 s1 only
 XS = sp.csr_matrix(np.array([[1, 0], [1, 1], [0, 1]], dtype=np.float32))
@@ -25,7 +27,7 @@ def test_exact_twins_need_the_same_buyers_on_both_sides():
 def test_largest_count_per_user_and_target():
     counts, _ = exact_twins(XS, XT)
     rows = sp.csr_matrix(np.array([[1, 1], [0, 1], [0, 0]], dtype=np.float32))
-    assert largest_count(rows, counts).tolist() == [[2, 1], [1, 1], [0, 0]]
+    assert largest_per_column(rows, counts).tolist() == [[2, 1], [1, 1], [0, 0]]
 
 
 def test_pessimistic_ranks_put_a_relevant_item_after_its_ties():
