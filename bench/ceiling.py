@@ -16,8 +16,8 @@ two-hop evidence (source -> target -> target, source -> source -> target) lifts 
 - by evidence bin (the largest number of training users who bought the item together with one
   of the user's source items, and whether that pair is an exact *twin*: the same buyers on
   both sides among users with rows in both domains, which from two buyers on means one
-  product listed in both domains): candidates and held-out items
-  per user, and their ratio, the precision any order of that bin can have.
+  product listed in both domains): candidates and held-out items per user, and their ratio,
+  the precision any order of that bin can have.
 
     .venv/bin/python bench/ceiling.py                         # every pair, both directions
     .venv/bin/python bench/ceiling.py --pairs sport_cloth --seeds 2

@@ -64,12 +64,12 @@ def pair_settings(source: str, target: str, seed: int, threads: int, tmp: Path):
 def run_one(source: str, target: str, seed: int, args, tmp: Path) -> tuple[list[dict], dict]:
     """Every method's rows, and what model selection chose for our model (its fusion.json
     without the per-candidate scores)."""
-    from crossrec.evaluate.compare import compare
+    from crossrec.evaluate.compare import compare, compare_dir
     from crossrec.train.checkpoint import FUSION
 
     settings = pair_settings(source, target, seed, args.threads, tmp)
     rows = compare(settings, DAY, ablations=args.ablations)
-    shipped = settings.data_dir / "compare" / DAY.isoformat() / "crossrec" / "finetune"
+    shipped = compare_dir(settings, DAY) / "crossrec" / "finetune"
     paths = list(shipped.glob(f"*/{FUSION}"))  # the one version fine-tuning saved
     if len(paths) > 1:
         raise RuntimeError(f"more than one fine-tuned version under {shipped}: {paths}")

@@ -28,6 +28,12 @@ from crossrec.train.stages import MartPaths, run_stage
 log = logging.getLogger(__name__)
 ROLES = ("cold_val", "cold_test")
 
+def compare_dir(settings: Settings, run_date: date) -> Path:
+    """Where :func:`compare` trains: ``crossrec/<stage>/<version>/`` for our model, one folder
+    per ablation beside it."""
+    return settings.data_dir / "compare" / run_date.isoformat()
+
+
 def build_marts(settings: Settings, run_date: date) -> MartPaths:
     # the same landing, warehouse and marts a nightly run writes: one writer at a time
     with exclusive(settings.data_dir, "warehouse", f"crossrec evaluate {run_date}",
@@ -59,7 +65,7 @@ def compare(settings: Settings, run_date: date, ablations: bool = False,
     and its two-tower model alone), and the baselines."""
     marts = build_marts(settings, run_date)
     data = marts.load(settings)
-    out = settings.data_dir / "compare" / run_date.isoformat()
+    out = compare_dir(settings, run_date)
     t0 = time.perf_counter()
     final = train_all(settings, marts, run_date, out / "crossrec")
     seconds = time.perf_counter() - t0

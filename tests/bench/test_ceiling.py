@@ -10,8 +10,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from ceiling import exact_twins, pessimistic_ranks  # noqa: E402
 
-from crossrec.models.cold_signals import largest_per_column  # noqa: E402
-
 # users x items; u0 and u1 bought s0 and t0 (a twin pair); u1 also s1 + t1, u2 s1 only
 XS = sp.csr_matrix(np.array([[1, 0], [1, 1], [0, 1]], dtype=np.float32))
 XT = sp.csr_matrix(np.array([[1, 0], [1, 1], [0, 0]], dtype=np.float32))
@@ -22,12 +20,6 @@ def test_exact_twins_need_the_same_buyers_on_both_sides():
     assert counts.toarray().tolist() == [[2, 1], [1, 1]]
     # s0/t0: both bought by u0 and u1; s1 has a buyer (u2) that t1 lacks, s0/t1 differ too
     assert twins.toarray().tolist() == [[1, 0], [0, 0]]
-
-
-def test_largest_count_per_user_and_target():
-    counts, _ = exact_twins(XS, XT)
-    rows = sp.csr_matrix(np.array([[1, 1], [0, 1], [0, 0]], dtype=np.float32))
-    assert largest_per_column(rows, counts).tolist() == [[2, 1], [1, 1], [0, 0]]
 
 
 def test_pessimistic_ranks_put_a_relevant_item_after_its_ties():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from crossrec.models.cold_signals import SIGNALS, ColdSignals
+from crossrec.models.cold_signals import SIGNALS, ColdSignals, largest_per_column
 
 
 def rows(lists: list[list[int]], width: int) -> sp.csr_matrix:
@@ -63,3 +63,9 @@ def test_a_held_out_users_target_rows_never_reach_the_evidence():
 def test_no_fit_users_is_a_clear_error():
     with pytest.raises(ValueError, match="fit users"):
         ColdSignals.build(SOURCE, TARGET, np.array([], dtype=np.int64))
+
+
+def test_largest_per_column_over_each_users_items():
+    matrix = sp.csr_matrix(np.array([[2, 1], [1, 3]], dtype=np.float32))
+    users = rows([[0, 1], [0], []], 2)
+    assert largest_per_column(users, matrix).tolist() == [[2, 3], [2, 1], [0, 0]]
