@@ -50,7 +50,7 @@ CUTS = (10, 100, 1000)
 
 def pessimistic_ranks(scores: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """1-based rank of each (row, col) entry in its row, after every item it ties with
-    (other relevant items included: stricter than crossrec.evaluate.metrics, which is moot for
+    (other relevant items included: stricter than crossrec.metrics.ranking, which is moot for
     the items scored here, most of which score 0 with most of the catalogue)."""
     out = np.empty(len(rows), dtype=np.int64)
     for b in range(0, len(rows), 256):  # 256 full rows at a time bound the memory
@@ -81,19 +81,17 @@ def exact_twins(xs: sp.csr_matrix, xt: sp.csr_matrix) -> tuple[sp.csr_matrix, sp
 
 def headroom(data) -> dict:
     """Counts and NDCG@10 bounds over the cold validation users of one DomainData."""
-    from crossrec.evaluate.baselines.cooccurrence import (
-        cosine_columns,
-        keep_top_per_row,
-        within_domain_cosine,
-    )
-    from crossrec.evaluate.baselines.interactions import (
+    from crossrec.data.sparse import (
         SOURCE,
         TARGET,
+        cosine_columns,
         domain_matrix,
+        keep_top_per_row,
+        largest_per_column,
         overlap_users,
     )
-    from crossrec.evaluate.metrics import ranking_metrics
-    from crossrec.models.cold_signals import largest_per_column
+    from crossrec.evaluate.baselines.cooccurrence import within_domain_cosine
+    from crossrec.metrics.ranking import ranking_metrics
 
     source, target = domain_matrix(data, SOURCE), domain_matrix(data, TARGET)
     fit = overlap_users(source, target)
@@ -188,7 +186,8 @@ def run_one(source: str, target: str, seed: int, tmp: Path) -> dict:
     from crossrec.evaluate.compare import build_marts
 
     settings = pair_settings(source, target, seed, 2, tmp)
-    return headroom(build_marts(settings, DAY).load(settings))
+    marts = build_marts(settings, DAY)
+    return headroom(marts.load(settings.domains.source, settings.domains.target))
 
 
 def main() -> None:

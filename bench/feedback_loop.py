@@ -49,8 +49,8 @@ def popularity_lists(settings, marts_dir: Path, k: int):
     import numpy as np
     import pyarrow as pa
 
+    from crossrec.data.domain import load_domain_data
     from crossrec.evaluate.baselines.popularity import Popularity
-    from crossrec.train.data import load_domain_data
 
     data = load_domain_data(marts_dir / "mart_interactions.parquet",
                             marts_dir / "mart_eval_split.parquet",

@@ -4,7 +4,7 @@ Top-``--k`` of ``--users`` x ``--items`` dot products (d = ``--dim``, float32, G
 vectors from ``--seed``), each method in its own child process so its peak memory (RSS) is
 its own, all in one run on the same machine with ``--threads`` threads:
 
-- ``crossrec``: :func:`crossrec.score.topn.topn` (tiled product + streaming selection);
+- ``crossrec``: :func:`crossrec.ranking.topn.topn` (tiled product + streaming selection);
 - ``crossrec_exclude``: the same, also excluding ``--seen`` random items per user;
 - ``faiss``: ``IndexFlatIP.search`` (exact; ``pip install -e '.[bench]'`` for faiss-cpu);
 - ``sgemm``: the bare products alone: MKL (all threads) over the kernel's tiles and over
@@ -86,7 +86,7 @@ def bare_products(users, items, rows: int, width: int, threads: int) -> float:
 
 def run_method(name: str, args, out: Path, queue) -> None:
 
-    from crossrec.score import topn as kernel
+    from crossrec.ranking import topn as kernel
 
     set_threads(args.threads)
     users, items = vectors(args)

@@ -34,12 +34,13 @@ def run_size(rows: int, folder: Path, args: argparse.Namespace) -> dict:
 
     from crossrec.collect.collector import collect
     from crossrec.config import Settings
+    from crossrec.data.marts import MartPaths
     from crossrec.features.build import build_features
     from crossrec.train.adapt import AdaptTrainer
     from crossrec.train.attributes import load_item_attributes
     from crossrec.train.finetune import FinetuneTrainer
     from crossrec.train.pretrain import PretrainTrainer
-    from crossrec.train.stages import MartPaths, new_model
+    from crossrec.train.stages import new_model
 
     settings = Settings.model_validate({
         "data_dir": str(folder / f"d{rows}"),
@@ -51,7 +52,7 @@ def run_size(rows: int, folder: Path, args: argparse.Namespace) -> dict:
     build = build_features(settings, DAY)
     marts = MartPaths.from_exports(build.exports)
     t0 = time.perf_counter()
-    data = marts.load(settings)
+    data = marts.load(settings.domains.source, settings.domains.target)
     load_s = time.perf_counter() - t0
     model = new_model(settings, data, load_item_attributes(marts.item_features, data.vocab))
     out = {"interactions": build.row_counts["stg_interactions"], "load_s": round(load_s, 1),

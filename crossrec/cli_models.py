@@ -117,8 +117,8 @@ def _republish(settings, day: str | None, version: str) -> None:
     if day is None:
         return
     from crossrec.cli import parse_run_date
+    from crossrec.data.marts import MartPaths
     from crossrec.storage import partition_dir
-    from crossrec.train.stages import MartPaths
 
     try:
         run_date = parse_run_date(day)

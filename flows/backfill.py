@@ -17,7 +17,7 @@ from prefect.cache_policies import NO_CACHE
 
 from crossrec.backfill import is_published, plan
 from crossrec.config import Settings, load_settings
-from crossrec.train.stages import MartPaths
+from crossrec.data.marts import MartPaths
 from flows.ingest_clicks import ingest_clicks
 from flows.nightly import nightly, score_and_publish
 

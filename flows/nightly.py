@@ -22,6 +22,7 @@ from crossrec.collect.collector import cache_dir, check_sources, collect, remote
 from crossrec.collect.download import DownloadError, fetch
 from crossrec.collect.summary import collect_table
 from crossrec.config import Settings, load_settings
+from crossrec.data.marts import MartPaths
 from crossrec.evaluate.methods import baseline_factories
 from crossrec.evaluate.report import default_methods, evaluate_methods, write_report
 from crossrec.features.build import FeatureBuild, build_features
@@ -33,7 +34,7 @@ from crossrec.score.hybrid import load_recommender
 from crossrec.score.publish import check_staging, lake_partition
 from crossrec.score.shards import plan_shards, recommender_for, score_shard
 from crossrec.storage import swap_into_place
-from crossrec.train.stages import MartPaths, run_stage
+from crossrec.train.stages import run_stage
 from crossrec.validate.docs import failure_rows, summary_markdown
 from crossrec.validate.gate import report_path, validate_warehouse
 from flows.ingest_clicks import ingest_clicks
@@ -126,7 +127,7 @@ def train_task(stage_name: str, settings: Settings, marts: MartPaths, run_date: 
 @task(name="evaluate", **stage)
 def evaluate_task(settings: Settings, marts: MartPaths, model_dir: Path, run_date: date,
                   champion: Path | None = None) -> Path:
-    data = marts.load(settings)
+    data = marts.load(settings.domains.source, settings.domains.target)
     methods = default_methods(
         lambda: load_recommender(model_dir, data, settings.model.max_history), data,
         baseline_factories(settings))

@@ -7,12 +7,12 @@ import numpy as np
 import polars as pl
 import pytest
 
+from crossrec.data.domain import load_domain_data
 from crossrec.errors import CorruptModelError
 from crossrec.integrity import MANIFEST, verify, write_manifest
 from crossrec.models.item_graph import ItemGraph
 from crossrec.score.hybrid import load_recommender
 from crossrec.train.checkpoint import load_graph, load_model, remove_orphans, save_model
-from crossrec.train.data import load_domain_data
 from crossrec.train.stages import new_model
 from tests.conftest import RUN_DATE, tiny_settings
 

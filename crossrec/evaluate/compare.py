@@ -14,16 +14,18 @@ from pathlib import Path
 
 from crossrec.collect.collector import collect
 from crossrec.config import Settings
+from crossrec.data.marts import MartPaths
 from crossrec.evaluate.methods import ABLATIONS, baseline_factories, with_overrides
-from crossrec.evaluate.metrics import METRICS
-from crossrec.evaluate.protocol import evaluate
 from crossrec.features.build import build_features
 from crossrec.lock import exclusive
+from crossrec.metrics.protocol import evaluate
+from crossrec.metrics.ranking import METRICS
+from crossrec.models.tower_recommender import ModelRecommender
+from crossrec.ranking.recommender import Recommender
 from crossrec.score.hybrid import HybridRecommender, load_recommender
-from crossrec.score.recommender import ModelRecommender, Recommender
 from crossrec.score.rerank import RerankedRecommender
 from crossrec.train.checkpoint import load_graph, load_model
-from crossrec.train.stages import MartPaths, run_stage
+from crossrec.train.stages import run_stage
 
 log = logging.getLogger(__name__)
 ROLES = ("cold_val", "cold_test")
@@ -64,7 +66,7 @@ def compare(settings: Settings, run_date: date, ablations: bool = False,
     has one), its two parts alone, optionally the ablations that retrain (each as shipped
     and its two-tower model alone), and the baselines."""
     marts = build_marts(settings, run_date)
-    data = marts.load(settings)
+    data = marts.load(settings.domains.source, settings.domains.target)
     out = compare_dir(settings, run_date)
     t0 = time.perf_counter()
     final = train_all(settings, marts, run_date, out / "crossrec")

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from crossrec.config import Settings
+from crossrec.data.domain import DomainData
 from crossrec.evaluate.baselines import EMCDR, CooccurrenceKNN, JointALS, Popularity
-from crossrec.score.recommender import Recommender
-from crossrec.train.data import DomainData
+from crossrec.ranking.recommender import Recommender
 
 Factory = Callable[[DomainData], Recommender]
 

@@ -11,14 +11,14 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from crossrec.evaluate.metrics import METRICS
+from crossrec.data.domain import EVAL_ROLES, DomainData
 from crossrec.evaluate.plots import discriminator_accuracy, metric_by_method, training_curves
-from crossrec.evaluate.protocol import evaluate
-from crossrec.score.recommender import Recommender
+from crossrec.metrics.protocol import evaluate
+from crossrec.metrics.ranking import METRICS
+from crossrec.ranking.recommender import Recommender
 from crossrec.storage import write_text_atomic
 from crossrec.train.checkpoint import LINEAGE
 from crossrec.train.checkpoint import METRICS as METRICS_FILE
-from crossrec.train.data import EVAL_ROLES, DomainData
 
 
 def evaluate_methods(methods: dict[str, Callable[[], Recommender]],

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from crossrec.evaluate.baselines.cooccurrence import cosine_columns, keep_top_per_row
+from crossrec.data.sparse import cosine_columns, keep_top_per_row, l2_rows, largest_per_column
 from crossrec.models.item_graph import walk_weights
 
 SIGNALS = ("cross_top", "cross_sum", "cross_max", "cross_mean", "walk", "user_knn",
@@ -30,22 +30,6 @@ the user's number of source items."""
 
 RANKED = ("cross_top", "cross_sum", "walk", "user_knn")
 """Signals whose per-user rank is a feature too, and which choose the candidates."""
-
-
-def largest_per_column(rows: sp.csr_matrix, matrix: sp.csr_matrix) -> np.ndarray:
-    """Dense (users x columns): for each user, the largest ``matrix[i, j]`` over the items
-    ``i`` of their binary row in ``rows`` (0 where none reaches column j)."""
-    # every (user, item) pair's matrix row, reduced by max per (user, column)
-    owner = np.repeat(np.arange(rows.shape[0]), np.diff(rows.indptr))
-    gathered = matrix[rows.indices].tocoo()
-    out = np.zeros((rows.shape[0], matrix.shape[1]), dtype=np.float32)
-    np.maximum.at(out, (owner[gathered.row], gathered.col), gathered.data)
-    return out
-
-
-def _l2_rows(m: sp.csr_matrix) -> sp.csr_matrix:
-    norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1), dtype=np.float64).ravel())
-    return (sp.diags(1.0 / np.maximum(norms, 1e-12)) @ m).tocsr()
 
 
 @dataclass(frozen=True)
@@ -82,7 +66,7 @@ class ColdSignals:
         buyers = np.asarray(xs.sum(axis=0)).ravel()
         idf = (1.0 + np.log((1.0 + len(fit)) / (1.0 + buyers))).astype(np.float32)
         return cls(cross=cross, cross_top=keep_top_per_row(cross, top), walk=walk, idf=idf,
-                   basis=_l2_rows((xs @ sp.diags(idf)).tocsr()).astype(np.float32),
+                   basis=l2_rows((xs @ sp.diags(idf)).tocsr()).astype(np.float32),
                    basis_target=xt.astype(np.float32),
                    popularity=np.asarray(xt.sum(axis=0), dtype=np.float32).ravel(),
                    neighbours=neighbours)
@@ -108,7 +92,7 @@ class ColdSignals:
         return {k: np.asarray(v, dtype=np.float32) for k, v in out.items()}
 
     def _user_knn(self, rows: sp.csr_matrix) -> np.ndarray:
-        query = _l2_rows((rows @ sp.diags(self.idf)).tocsr())
+        query = l2_rows((rows @ sp.diags(self.idf)).tocsr())
         sim = (query @ self.basis.T).toarray()
         k = min(self.neighbours, sim.shape[1])
         if k < sim.shape[1]:  # keep each user's k most similar fit users

@@ -22,23 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from crossrec.train.data import DomainData
-
-
-def interaction_matrix(hist: list[np.ndarray], start: int, n_items: int,
-                       binary: bool = True) -> sp.csr_matrix:
-    """(users x items) CSR of per-user lists of global item indices; columns are index - start.
-    With ``binary`` a repeated interaction counts once; otherwise entries are counts."""
-    lengths = np.fromiter((len(h) for h in hist), dtype=np.int64, count=len(hist))
-    cols = (np.concatenate(hist).astype(np.int64) - start if lengths.sum()
-            else np.zeros(0, dtype=np.int64))
-    indptr = np.concatenate([[0], np.cumsum(lengths)])
-    matrix = sp.csr_matrix((np.ones(len(cols), dtype=np.float32), cols, indptr),
-                           shape=(len(hist), n_items))
-    matrix.sum_duplicates()
-    if binary:
-        matrix.data[:] = 1.0
-    return matrix
+from crossrec.data.domain import DomainData
+from crossrec.data.sparse import interaction_matrix
 
 
 def _row_normalised(m: sp.csr_matrix, alpha: float) -> sp.csr_matrix:

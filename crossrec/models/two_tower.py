@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-PAD = 0  # item index 0 is padding in every history
+from crossrec.data.vocab import PAD
 
 
 class TwoTowerConfig(BaseModel):

@@ -13,12 +13,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from crossrec.models.item_graph import ItemGraph, interaction_matrix
-from crossrec.score.recommender import ModelRecommender, Recommender
+from crossrec.data.domain import DomainData
+from crossrec.data.sparse import interaction_matrix
+from crossrec.models.item_graph import ItemGraph
+from crossrec.models.tower_recommender import ModelRecommender
+from crossrec.ranking.recommender import Recommender
 from crossrec.score.remap import RemappedRecommender, to_vocab
 from crossrec.score.rerank import RerankedRecommender, fit_signals
 from crossrec.train.checkpoint import load_graph, load_model, load_reranker
-from crossrec.train.data import DomainData
 
 WEIGHT_GRID = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0)
 """Fusion weights tried on the validation users: denser near 0, where the sparse graph

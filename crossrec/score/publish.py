@@ -20,9 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from crossrec.ranking.recommender import Recommender
 from crossrec.schemas import RECOMMENDATIONS
 from crossrec.score.explain import explain, explanation_array
-from crossrec.score.recommender import Recommender
 from crossrec.score.remap import RemappedRecommender
 from crossrec.score.rerank import RerankedRecommender
 from crossrec.storage import partition_dir

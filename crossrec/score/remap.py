@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from crossrec.score.recommender import Recommender
-from crossrec.train.data import DomainData, Vocabulary
+from crossrec.data.domain import DomainData
+from crossrec.data.vocab import Vocabulary
+from crossrec.ranking.recommender import Recommender
 
 
 def index_map(new: Vocabulary, old: Vocabulary) -> np.ndarray:

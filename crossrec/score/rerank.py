@@ -11,17 +11,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from crossrec.evaluate.baselines.interactions import (
+from crossrec.data.domain import DomainData
+from crossrec.data.sparse import (
     SOURCE,
     TARGET,
     domain_matrix,
+    interaction_matrix,
     overlap_users,
 )
 from crossrec.models.cold_signals import ColdSignals
-from crossrec.models.item_graph import interaction_matrix
 from crossrec.models.reranker import Reranker, candidate_table
-from crossrec.score.recommender import Recommender
-from crossrec.train.data import DomainData
+from crossrec.ranking.recommender import Recommender
 
 
 def fit_signals(data: DomainData, neighbours: int) -> ColdSignals:

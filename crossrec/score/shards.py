@@ -15,6 +15,9 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from crossrec.config import Settings
+from crossrec.data.domain import load_domain_data
+from crossrec.data.marts import MartPaths
+from crossrec.ranking.recommender import Recommender
 from crossrec.score.hybrid import load_recommender
 from crossrec.score.publish import (
     recommendation_table,
@@ -22,9 +25,6 @@ from crossrec.score.publish import (
     staging_dir,
     write_part,
 )
-from crossrec.score.recommender import Recommender
-from crossrec.train.data import load_domain_data
-from crossrec.train.stages import MartPaths
 
 
 @lru_cache(maxsize=2)

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from crossrec.data.domain import DomainData
 from crossrec.models.two_tower import TwoTower
-from crossrec.train.data import DomainData
 
 
 @torch.no_grad()

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from crossrec.train.data import Vocabulary
+from crossrec.data.vocab import Vocabulary
 
 CATEGORICAL = ("category", "brand")
 PRICE_BUCKETS = 24

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from crossrec.config import ModelConfig, RunOptions, TrainConfig
+from crossrec.data.domain import DomainData
 from crossrec.models.two_tower import TwoTower
 from crossrec.progress import progress_bar
-from crossrec.train.data import DomainData
 
 
 def resolve_device(option: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from crossrec.models.two_tower import PAD
-from crossrec.train.data import DomainData, trim_padding
+from crossrec.data.domain import DomainData, trim_padding
+from crossrec.data.vocab import PAD
 
 
 def positives(data: DomainData, domain: str, min_items: int = 1) -> tuple[np.ndarray, np.ndarray]:

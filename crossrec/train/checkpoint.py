@@ -23,13 +23,13 @@ import scipy.sparse as sp
 import torch
 from safetensors.torch import load_file, save_file
 
+from crossrec.data.vocab import Vocabulary
 from crossrec.errors import CorruptModelError
 from crossrec.integrity import verify, write_manifest
 from crossrec.models.item_graph import ItemGraph
 from crossrec.models.reranker import Reranker, RerankerConfig
 from crossrec.models.two_tower import TwoTower, TwoTowerConfig
 from crossrec.storage import swap_into_place
-from crossrec.train.data import Vocabulary
 
 WEIGHTS, CONFIG, VOCAB, METRICS, LINEAGE = (
     "model.safetensors", "config.json", "items.parquet", "metrics.json", "lineage.json"

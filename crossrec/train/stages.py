@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -17,21 +16,22 @@ import torch
 
 from crossrec import __version__
 from crossrec.config import Settings
-from crossrec.evaluate.baselines.interactions import SOURCE, TARGET, domain_matrix
-from crossrec.evaluate.protocol import evaluate
+from crossrec.data.domain import DomainData
+from crossrec.data.marts import MartPaths
+from crossrec.data.sparse import SOURCE, TARGET, domain_matrix
 from crossrec.features.incremental import landing_partitions
+from crossrec.metrics.protocol import evaluate
 from crossrec.models.item_graph import ItemGraph
 from crossrec.models.reranker import Reranker, RerankerConfig
+from crossrec.models.tower_recommender import ModelRecommender
 from crossrec.models.two_tower import TwoTower, TwoTowerConfig
 from crossrec.progress import progress_bar
 from crossrec.score.hybrid import WEIGHT_GRID, HybridRecommender
-from crossrec.score.recommender import ModelRecommender
 from crossrec.score.rerank import RerankedRecommender, fit_signals
 from crossrec.train.adapt import AdaptTrainer
 from crossrec.train.attributes import ItemAttributes, load_item_attributes
 from crossrec.train.base import resolve_device, seed_everything
 from crossrec.train.checkpoint import load_model, save_model
-from crossrec.train.data import DomainData, load_domain_data, load_weak_negatives
 from crossrec.train.finetune import FinetuneTrainer
 from crossrec.train.fit import fit
 from crossrec.train.pretrain import PretrainTrainer
@@ -39,36 +39,6 @@ from crossrec.train.rerank import TooFewPseudoColdUsers, fit_reranker, pseudo_co
 
 Stage = Literal["pretrain", "adapt", "finetune"]
 TRAINERS = {"pretrain": PretrainTrainer, "adapt": AdaptTrainer, "finetune": FinetuneTrainer}
-
-
-@dataclass(frozen=True)
-class MartPaths:
-    interactions: Path
-    eval_split: Path
-    item_features: Path | None = None
-    """``mart_item_features``: item attributes for the attribute encoders, when present."""
-    weak_negatives: Path | None = None
-    """``mart_weak_negatives``: impressions without a click, for fine-tuning, when present."""
-
-    @classmethod
-    def from_exports(cls, exports: dict[str, Path]) -> MartPaths:
-        """The marts a feature build exported (``FeatureBuild.exports``)."""
-        return cls(exports["mart_interactions"], exports["mart_eval_split"],
-                   exports.get("mart_item_features"), exports.get("mart_weak_negatives"))
-
-    @classmethod
-    def from_dir(cls, folder: Path) -> MartPaths:
-        """The marts exported into ``folder`` (``marts/run_date=D/``)."""
-        optional = [folder / f"{m}.parquet" for m in ("mart_item_features", "mart_weak_negatives")]
-        return cls(folder / "mart_interactions.parquet", folder / "mart_eval_split.parquet",
-                   *[p if p.is_file() else None for p in optional])
-
-    def load(self, settings: Settings) -> DomainData:
-        data = load_domain_data(self.interactions, self.eval_split,
-                                settings.domains.source, settings.domains.target)
-        if self.weak_negatives is not None and self.weak_negatives.is_file():
-            data.weak_negatives = load_weak_negatives(self.weak_negatives, data)
-        return data
 
 
 def new_model(settings: Settings, data: DomainData,
@@ -140,7 +110,7 @@ def run_stage(stage: Stage, settings: Settings, marts: MartPaths, run_date: date
     """Train ``stage`` starting from ``init`` (a checkpoint folder, or None for a fresh model);
     ``on_epoch`` hears about each epoch (see :func:`fit`)."""
     seed_everything(settings.run.seed, settings.run.threads)
-    data = marts.load(settings)
+    data = marts.load(settings.domains.source, settings.domains.target)
     if init is None:
         model = new_model(settings, data, load_item_attributes(marts.item_features, data.vocab))
     else:

@@ -5,6 +5,8 @@ import polars as pl
 import pytest
 import torch
 
+from crossrec.data.domain import DomainData, load_domain_data
+from crossrec.data.sparse import keep_top_per_row
 from crossrec.evaluate.baselines import (
     EMCDR,
     CooccurrenceKNN,
@@ -12,10 +14,8 @@ from crossrec.evaluate.baselines import (
     Popularity,
     cross_domain_cosine,
 )
-from crossrec.evaluate.baselines.cooccurrence import keep_top_per_row
-from crossrec.evaluate.protocol import evaluate
-from crossrec.score.topn import mask_seen_
-from crossrec.train.data import DomainData, load_domain_data
+from crossrec.metrics.protocol import evaluate
+from crossrec.ranking.topn import mask_seen_
 
 
 def domain_data(tmp_path, rows: list[tuple[str, str, str, str]],

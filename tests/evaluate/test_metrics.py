@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from crossrec.evaluate.metrics import METRICS, ranking_metrics
+from crossrec.metrics.ranking import METRICS, ranking_metrics
 
 INF = math.inf
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from crossrec.evaluate.protocol import ACTIVITY, activity_label, evaluate
-from crossrec.score.recommender import Recommender
+from crossrec.metrics.protocol import ACTIVITY, activity_label, evaluate
+from crossrec.ranking.recommender import Recommender
 
 # target items are global indices 10..13 (columns 0..3); every user's scores prefer column 0
 SCORES = torch.tensor([4.0, 3.0, 2.0, 1.0])

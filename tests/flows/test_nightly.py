@@ -80,7 +80,7 @@ def test_dask_task_runner_publishes_identical_files(run):
     pytest.importorskip("prefect_dask")
     from datetime import date
 
-    from crossrec.train.stages import MartPaths
+    from crossrec.data.marts import MartPaths
     from flows.nightly import score_and_publish
 
     settings, first, _ = run

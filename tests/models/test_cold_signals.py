@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from crossrec.models.cold_signals import SIGNALS, ColdSignals, largest_per_column
+from crossrec.data.sparse import largest_per_column
+from crossrec.models.cold_signals import SIGNALS, ColdSignals
 
 
 def rows(lists: list[list[int]], width: int) -> sp.csr_matrix:

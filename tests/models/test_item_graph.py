@@ -7,9 +7,9 @@ import polars as pl
 import pytest
 import torch
 
+from crossrec.data.domain import DomainData, load_domain_data
 from crossrec.models.item_graph import ItemGraph
 from crossrec.score.hybrid import HybridRecommender, standardise
-from crossrec.train.data import DomainData, load_domain_data
 
 # u0: sport s0, cloth t0 | u1: sport s0 s1, cloth t1 | u2: sport s1 | u3: cloth t1
 HISTORIES = {"u0": ("0", "0"), "u1": ("01", "1"), "u2": ("1", ""), "u3": ("", "1")}

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from crossrec.models.two_tower import PAD, UserTower
+from crossrec.data.vocab import PAD
+from crossrec.models.two_tower import UserTower
 
 
 @pytest.mark.parametrize("pooling", ["attention", "mean", "gru"])

@@ -1,8 +1,9 @@
 import numpy as np
 import torch
 
-from crossrec.score.recommender import Recommender
-from crossrec.train.data import DomainData, Vocabulary
+from crossrec.data.domain import DomainData
+from crossrec.data.vocab import Vocabulary
+from crossrec.ranking.recommender import Recommender
 
 
 class Fixed(Recommender):

@@ -5,12 +5,12 @@ import polars as pl
 import pytest
 import torch
 
+from crossrec.data.domain import DomainData, load_domain_data
+from crossrec.ranking.recommender import Recommender
 from crossrec.score.hybrid import load_recommender
 from crossrec.score.publish import recommendation_table
-from crossrec.score.recommender import Recommender
 from crossrec.score.remap import RemappedRecommender, to_vocab
 from crossrec.train.checkpoint import save_model
-from crossrec.train.data import DomainData, load_domain_data
 from crossrec.train.stages import new_model
 from tests.conftest import RUN_DATE, tiny_settings
 

@@ -5,12 +5,13 @@ import polars as pl
 import pytest
 import torch
 
+from crossrec.data.domain import DomainData, load_domain_data
+from crossrec.data.sparse import interaction_matrix
 from crossrec.errors import CorruptModelError
-from crossrec.models.item_graph import ItemGraph, interaction_matrix
+from crossrec.models.item_graph import ItemGraph
 from crossrec.models.reranker import Reranker, RerankerConfig, candidate_table
 from crossrec.score.hybrid import HybridRecommender, load_recommender
 from crossrec.score.rerank import RerankedRecommender, fit_signals
-from crossrec.train.data import DomainData, load_domain_data
 from tests.conftest import RUN_DATE, tiny_settings
 
 N_USERS, N_COLD = 40, 8
@@ -119,8 +120,8 @@ def test_a_version_with_a_reranker_loads_reranked_and_checks_its_files(data, tmp
 
 
 def test_published_rows_of_reranked_users_explain_with_their_own_source_items(data):
+    from crossrec.models.tower_recommender import ModelRecommender
     from crossrec.score.publish import recommendation_table
-    from crossrec.score.recommender import ModelRecommender
     from crossrec.train.stages import new_model
 
     tower = ModelRecommender(new_model(tiny_settings(data_dir="unused"), data), data, 20,

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from crossrec.score import topn as topn_module
-from crossrec.score.select import Seen, TopK
-from crossrec.score.topn import blocked_topk, topn
+from crossrec.ranking import topn as topn_module
+from crossrec.ranking.select import Seen, TopK
+from crossrec.ranking.topn import blocked_topk, topn
 
 
 def brute(u, v, k, seen):
@@ -103,8 +103,8 @@ def test_bad_arguments_are_refused():
 
 def test_device_path_ranks_like_the_cpu_kernel():
     """The CUDA path's selection (torch.topk after masking), run here on CPU tensors."""
-    from crossrec.score.select import Seen
-    from crossrec.score.topn import _device_topk
+    from crossrec.ranking.select import Seen
+    from crossrec.ranking.topn import _device_topk
 
     g = torch.Generator().manual_seed(5)
     u, v = torch.randn(12, 6, generator=g), torch.randn(30, 6, generator=g)
@@ -116,7 +116,7 @@ def test_device_path_ranks_like_the_cpu_kernel():
 
 
 def test_seed_rank_is_a_safe_binomial_quantile():
-    from crossrec.score.topn import seed_rank
+    from crossrec.ranking.topn import seed_rank
 
     assert seed_rank(100, 2048, 50_000) == 12  # Binomial(100, 0.041): P(X >= 12) < 1e-3
     assert seed_rank(100, 50_000, 50_000) is None  # the sample is the whole catalogue
@@ -125,7 +125,7 @@ def test_seed_rank_is_a_safe_binomial_quantile():
 
 def test_a_floor_that_proves_too_high_is_ranked_again(monkeypatch):
     """Force a floor above every score: each user is ranked again, without one."""
-    from crossrec.score import topn as module
+    from crossrec.ranking import topn as module
 
     monkeypatch.setattr(module, "ITEM_TILE", 16)
     monkeypatch.setattr(module, "SEED_ITEMS", 16)

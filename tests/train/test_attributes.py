@@ -4,10 +4,10 @@ import numpy as np
 import polars as pl
 import torch
 
+from crossrec.data.vocab import Vocabulary
 from crossrec.models.two_tower import TwoTower, TwoTowerConfig
 from crossrec.train.attributes import PRICE_BUCKETS, item_attributes, price_bucket
 from crossrec.train.checkpoint import load_model, save_model
-from crossrec.train.data import Vocabulary
 from tests.conftest import RUN_DATE
 
 ITEMS = pl.DataFrame({"item_id": ["sport:a", "sport:b", "cloth:a", "cloth:b"],

@@ -2,9 +2,9 @@
 
 import numpy as np
 
-from crossrec.models.two_tower import PAD
+from crossrec.data.domain import DomainData, recent_matrix
+from crossrec.data.vocab import PAD
 from crossrec.train.batches import histories
-from crossrec.train.data import DomainData, recent_matrix
 
 
 def test_recent_matrix_known_answer():

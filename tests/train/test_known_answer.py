@@ -8,10 +8,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from crossrec.evaluate.protocol import evaluate
-from crossrec.score.recommender import ModelRecommender
+from crossrec.data.marts import MartPaths
+from crossrec.metrics.protocol import evaluate
+from crossrec.models.tower_recommender import ModelRecommender
 from crossrec.train.checkpoint import load_model
-from crossrec.train.stages import MartPaths, run_stage
+from crossrec.train.stages import run_stage
 from tests.conftest import RUN_DATE, tiny_settings
 
 
@@ -44,7 +45,7 @@ def checkerboard(tmp_path_factory):
 
 def test_cold_users_get_their_groups_target_items(checkerboard):
     settings, marts, *_, final = checkerboard
-    data = marts.load(settings)
+    data = marts.load(settings.domains.source, settings.domains.target)
     model, _ = load_model(final)
     rec = ModelRecommender(model, data, settings.model.max_history)
     cold = np.array([u for u in range(len(data.users)) if data.user_role[u] == "cold_test"])
@@ -70,7 +71,7 @@ def test_checkpoint_roundtrip_is_exact_and_content_addressed(checkerboard, tmp_p
     settings, marts, pre, _, final = checkerboard
     model, vocab = load_model(final)
     again, _ = load_model(final)
-    data = marts.load(settings)
+    data = marts.load(settings.domains.source, settings.domains.target)
     users = np.arange(len(data.users))
     a = ModelRecommender(model, data, 20).score(users)
     b = ModelRecommender(again, data, 20).score(users)
@@ -92,5 +93,6 @@ def test_gru_user_tower_learns_the_checkerboard_too(checkerboard, tmp_path):
     final = run_stage("finetune", settings, marts, RUN_DATE, ada, tmp_path / "models")
     model, _ = load_model(final)
     assert model.config.pooling == "gru"  # the checkpoint rebuilds the GRU tower
-    rec = ModelRecommender(model, marts.load(settings), settings.model.max_history)
+    data = marts.load(settings.domains.source, settings.domains.target)
+    rec = ModelRecommender(model, data, settings.model.max_history)
     assert evaluate(rec, "cold_test")["hr@10"] >= 0.9

@@ -4,9 +4,10 @@ import numpy as np
 import polars as pl
 import torch
 
+from crossrec.data.marts import MartPaths
 from crossrec.train.checkpoint import load_model
 from crossrec.train.finetune import sample_weak
-from crossrec.train.stages import MartPaths, run_stage
+from crossrec.train.stages import run_stage
 from tests.conftest import RUN_DATE
 from tests.train.test_known_answer import checkerboard  # noqa: F401 - a fixture
 
@@ -22,7 +23,7 @@ def test_sample_weak_pads_masks_and_samples_without_replacement():
 
 def test_fine_tuning_ranks_shown_but_untaken_items_lower(checkerboard, tmp_path):  # noqa: F811
     settings, marts, _, ada, _ = checkerboard
-    data = marts.load(settings)
+    data = marts.load(settings.domains.source, settings.domains.target)
     start = data.vocab.domain_ranges[1][0]
     # group-A training users who do not have cloth:0 were shown it and passed
     shown = [u for u in range(len(data.users)) if data.user_role[u] == "train"

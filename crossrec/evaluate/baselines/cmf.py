@@ -6,15 +6,15 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from crossrec.evaluate.baselines.als import ALSParams, fit_als
-from crossrec.evaluate.baselines.interactions import (
+from crossrec.data.domain import DomainData
+from crossrec.data.sparse import (
     SOURCE,
     TARGET,
     domain_matrix,
     overlap_users,
 )
-from crossrec.score.recommender import FactorisedRecommender
-from crossrec.train.data import DomainData
+from crossrec.evaluate.baselines.als import ALSParams, fit_als
+from crossrec.ranking.recommender import FactorisedRecommender
 
 
 class JointALS(FactorisedRecommender):

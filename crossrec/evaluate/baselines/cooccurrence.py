@@ -12,44 +12,16 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from crossrec.evaluate.baselines.interactions import (
+from crossrec.data.domain import DomainData
+from crossrec.data.sparse import (
     SOURCE,
     TARGET,
+    cosine_columns,
     domain_matrix,
+    keep_top_per_row,
     overlap_users,
 )
-from crossrec.score.recommender import Recommender
-from crossrec.train.data import DomainData
-
-
-def cosine_columns(a: sp.csr_matrix, b: sp.csr_matrix, shrink: float = 0.0) -> sp.csr_matrix:
-    """Cosine between every column of ``a`` and every column of ``b`` (same rows), sparse.
-
-    ``shrink`` is added to the norm product: it damps pairs supported by few users.
-    Columns without any row have similarity 0 to everything.
-    """
-    sim = (a.T @ b).tocsr()
-    sq_a = np.asarray(a.multiply(a).sum(axis=0), dtype=np.float64).ravel()
-    sq_b = np.asarray(b.multiply(b).sum(axis=0), dtype=np.float64).ravel()
-    rows = np.repeat(np.arange(sim.shape[0]), np.diff(sim.indptr))
-    # sqrt of the product of squared norms: exact for the integer counts of binary columns
-    norms = np.sqrt(sq_a[rows] * sq_b[sim.indices])
-    sim.data = (sim.data / (norms + shrink)).astype(np.float32)
-    return sim
-
-
-def keep_top_per_row(sim: sp.csr_matrix, k: int | None) -> sp.csr_matrix:
-    """Only the ``k`` largest entries of each row (ties: lower column first); None keeps all."""
-    if k is None:
-        return sim
-    sim = sim.tocsr(copy=True)
-    rows = np.repeat(np.arange(sim.shape[0]), np.diff(sim.indptr))
-    order = np.lexsort((sim.indices, -sim.data, rows))  # by row, then value descending
-    rank = np.empty(sim.nnz, dtype=np.int64)
-    rank[order] = np.arange(sim.nnz) - sim.indptr[rows[order]]
-    sim.data[rank >= k] = 0.0
-    sim.eliminate_zeros()
-    return sim
+from crossrec.ranking.recommender import Recommender
 
 
 def cross_domain_cosine(data: DomainData, neighbours: int | None = None,

@@ -8,15 +8,15 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from crossrec.evaluate.baselines.als import ALSParams, fit_als
-from crossrec.evaluate.baselines.interactions import (
+from crossrec.data.domain import DomainData
+from crossrec.data.sparse import (
     SOURCE,
     TARGET,
     domain_matrix,
     overlap_users,
 )
-from crossrec.score.recommender import FactorisedRecommender
-from crossrec.train.data import DomainData
+from crossrec.evaluate.baselines.als import ALSParams, fit_als
+from crossrec.ranking.recommender import FactorisedRecommender
 
 Mapping = Callable[[np.ndarray], np.ndarray]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from crossrec.evaluate.baselines.interactions import domain_matrix
-from crossrec.score.recommender import FactorisedRecommender
-from crossrec.train.data import DomainData
+from crossrec.data.domain import DomainData
+from crossrec.data.sparse import domain_matrix
+from crossrec.ranking.recommender import FactorisedRecommender
 
 
 class Popularity(FactorisedRecommender):

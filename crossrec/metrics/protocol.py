@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from crossrec.evaluate.metrics import METRICS, ranking_metrics
-from crossrec.score.recommender import Recommender
-from crossrec.score.topn import mask_seen_
+from crossrec.metrics.ranking import METRICS, ranking_metrics
+from crossrec.ranking.recommender import Recommender
+from crossrec.ranking.topn import mask_seen_
 
 ACTIVITY = ((0, 0), (1, 4), (5, 9), (10, 19), (20, None))
 """Buckets of a user's distinct source training items (inclusive; None: no upper bound)."""

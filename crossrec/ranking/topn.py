@@ -2,7 +2,7 @@
 
 :func:`topn` is the dot-product kernel: on CPU it multiplies a block of users with one
 cache-sized tile of items at a time and feeds each tile straight to the streaming selection
-of :mod:`crossrec.score.select`, so the working memory is ``memory_mb`` whatever the
+of :mod:`crossrec.ranking.select`, so the working memory is ``memory_mb`` whatever the
 catalogue size, and the selection reads each score while it is still in cache. On CUDA the
 product and ``torch.topk`` (fast there) run on the device in user blocks.
 
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from scipy.stats import binom
 
-from crossrec.score.select import Seen, TopK, as_seen, mask_seen_np
+from crossrec.ranking.select import Seen, TopK, as_seen, mask_seen_np
 
 ScoreBlock = Callable[[int, int], torch.Tensor]
 """``(start, stop) -> (stop - start, n_items)`` scores of users ``start:stop``."""

@@ -10,7 +10,7 @@ of scores is offered to it while the tile is still in cache:
   compared with the heap's root and sifted in.
 
 The threshold is the heap's root, or a ``floor`` the caller guessed (see
-:func:`crossrec.score.topn.topn`); :meth:`TopK.unproven` names the rows where a guess
+:func:`crossrec.ranking.topn.topn`); :meth:`TopK.unproven` names the rows where a guess
 was too high, so the caller can rank them again.
 
 The kernels are serial and release the GIL: callers get parallelism by giving each thread

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from crossrec.score.topn import DEFAULT_MEMORY_MB, block_rows, blocked_topk, topn
-from crossrec.train.data import DomainData
+from crossrec.data.domain import DomainData
+from crossrec.ranking.topn import DEFAULT_MEMORY_MB, block_rows, blocked_topk, topn
 
 
 class Recommender:
@@ -71,29 +71,3 @@ class FactorisedRecommender(Recommender):
                   which: str = "train") -> tuple[np.ndarray, np.ndarray]:
         seen = self.seen_target(users, which) if exclude else None
         return topn(self.user_matrix(users), self.item_matrix(), k, seen, self.memory_mb)
-
-
-class ModelRecommender(FactorisedRecommender):
-    """Scores with a trained :class:`TwoTower`; the bias rides as an extra column."""
-
-    def __init__(self, model, data: DomainData, max_history: int, which: str = "train",
-                 device: str = "cpu", batch: int = 4096):
-        self.model, self.data, self.max_history = model, data, max_history
-        self.which, self.device, self.batch = which, device, batch
-
-    @torch.no_grad()
-    def user_matrix(self, users: np.ndarray) -> torch.Tensor:
-        self.model.eval()
-        out = []
-        for start in range(0, len(users), self.batch):
-            hist = self.data.history_tensor(users[start:start + self.batch],
-                                            (self.data.source, self.data.target),
-                                            self.max_history, self.which)
-            out.append(self.model.encode_users(hist.to(self.device)).float().cpu())
-        u = torch.cat(out) if out else torch.zeros((0, self.model.config.dim))
-        return torch.cat([u, torch.ones((len(u), 1))], dim=1)
-
-    @torch.no_grad()
-    def item_matrix(self) -> torch.Tensor:
-        vecs, bias = self.model.catalogue(self.data.target)
-        return torch.cat([vecs, bias.unsqueeze(1)], dim=1).float().cpu()

@@ -1,7 +1,7 @@
 """In-memory view of ``mart_interactions`` that trainers, the evaluator and the scorer share.
 
 The vocabulary holds only items that have at least one *training* row: the ranking candidates of
-DESIGN.md §4 ("all target items seen in training"). Items seen only in held-out rows cannot be
+the evaluation protocol ("all target items seen in training", docs/architecture.md). Items seen only in held-out rows cannot be
 recommended and are ignored when they appear in a history.
 """
 
@@ -14,45 +14,9 @@ import numpy as np
 import polars as pl
 import torch
 
-from crossrec.models.two_tower import PAD
+from crossrec.data.vocab import PAD, Vocabulary
 
 EVAL_ROLES = ("cold_val", "cold_test", "warm_test")
-
-
-@dataclass
-class Vocabulary:
-    item_ids: np.ndarray
-    """Item id of each index; position 0 is padding."""
-    domains: list[str]
-    domain_ranges: list[tuple[int, int]]
-    index: dict[str, int]
-
-    @classmethod
-    def from_items(cls, items: pl.DataFrame, domain_order: list[str]) -> Vocabulary:
-        """Items grouped by domain (in ``domain_order``), sorted by id within a domain."""
-        ids: list[str] = [""]
-        ranges = []
-        for d in domain_order:
-            chunk = sorted(items.filter(pl.col("domain") == d)["item_id"].to_list())
-            ranges.append((len(ids), len(ids) + len(chunk)))
-            ids.extend(chunk)
-        arr = np.array(ids, dtype=object)
-        return cls(arr, list(domain_order), ranges, {i: n for n, i in enumerate(ids) if n})
-
-    def to_frame(self) -> pl.DataFrame:
-        dom = [""] * len(self.item_ids)
-        for d, (a, b) in zip(self.domains, self.domain_ranges, strict=True):
-            dom[a:b] = [d] * (b - a)
-        return pl.DataFrame({"index": range(1, len(self.item_ids)),
-                             "item_id": list(self.item_ids[1:]), "domain": dom[1:]})
-
-    @classmethod
-    def from_frame(cls, frame: pl.DataFrame, domain_order: list[str]) -> Vocabulary:
-        return cls.from_items(frame.select("item_id", "domain"), domain_order)
-
-    @property
-    def n_items(self) -> int:
-        return len(self.item_ids) - 1
 
 
 @dataclass

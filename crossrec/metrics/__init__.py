@@ -1,0 +1,1 @@
+"""Ranking metrics and the held-out evaluation of any recommender (pure numpy/torch)."""
