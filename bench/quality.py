@@ -1,11 +1,12 @@
 """Cross-domain quality: our model vs the baselines on every real pair, both directions.
 
 For each pair folder in ``../shared/data/amazon-disencdr`` (DisenCDR layout), each direction
-and each seed (which also seeds the cold-user split), runs the whole protocol of
-DESIGN.md §4 through :func:`crossrec.evaluate.compare.compare`: collect, features, the three
-training stages with model selection on the cold *validation* users only, then every method on
-the cold *test* users. Prints method x direction -> mean ± std and checks the bar (ours beats
-the best baseline by 10% on cold-test NDCG@10, and never falls below popularity).
+and each seed (which also seeds the cold-user split), runs the whole evaluation protocol
+(docs/architecture.md) through :func:`crossrec.evaluate.compare.compare`: collect, features,
+the three training stages and the bundle's assembly, with model selection on the cold
+*validation* users only, then every method on the cold *test* users. Prints method x
+direction -> mean ± std and checks the bar (ours beats the best baseline by 10% on cold-test
+NDCG@10, and never falls below popularity).
 
     .venv/bin/python bench/quality.py                       # 3 seeds, every pair and direction
     .venv/bin/python bench/quality.py --seeds 1 --pairs sport_cloth --ablations
@@ -64,15 +65,15 @@ def pair_settings(source: str, target: str, seed: int, threads: int, tmp: Path):
 def run_one(source: str, target: str, seed: int, args, tmp: Path) -> tuple[list[dict], dict]:
     """Every method's rows, and what model selection chose for our model (its fusion.json
     without the per-candidate scores)."""
+    from crossrec.bundle.bundle import FUSION
     from crossrec.evaluate.compare import compare, compare_dir
-    from crossrec.train.checkpoint import FUSION
 
     settings = pair_settings(source, target, seed, args.threads, tmp)
     rows = compare(settings, DAY, ablations=args.ablations)
-    shipped = compare_dir(settings, DAY) / "crossrec" / "finetune"
-    paths = list(shipped.glob(f"*/{FUSION}"))  # the one version fine-tuning saved
+    shipped = compare_dir(settings, DAY) / "crossrec" / "bundle"
+    paths = list(shipped.glob(f"*/{FUSION}"))  # the one bundle assembled
     if len(paths) > 1:
-        raise RuntimeError(f"more than one fine-tuned version under {shipped}: {paths}")
+        raise RuntimeError(f"more than one bundle under {shipped}: {paths}")
     chosen = json.loads(paths[0].read_text()) if paths else {}  # none: [model] graph = false
     return rows, {k: v for k, v in chosen.items() if not k.endswith("_tried")}
 

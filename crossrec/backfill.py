@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 from crossrec.config import Settings
 from crossrec.errors import ConfigError
-from crossrec.score.publish import lake_partition
+from crossrec.layout import Layout
 
 
 def date_range(start: date, end: date, today: date) -> list[date]:
@@ -23,7 +23,7 @@ def date_range(start: date, end: date, today: date) -> list[date]:
 
 def is_published(settings: Settings, day: date) -> bool:
     """A non-empty recommendations partition exists for ``day``."""
-    folder = lake_partition(settings.data_dir, day, settings.domains.target)
+    folder = Layout(settings.data_dir).recommendations(day, settings.domains.target)
     return folder.is_dir() and any(folder.glob("part-*.parquet"))
 
 

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from crossrec.cli_common import parse_run_date
 from crossrec.cli_models import models_app
 from crossrec.errors import CrossrecError
 
@@ -19,18 +19,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Cross-domain recommendation pipeline (Prefect flows).")
 app.add_typer(models_app, name="models")
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def parse_run_date(value: str | None) -> date:
-    if value is None:
-        return date.today()
-    try:
-        if not _DATE.match(value):
-            raise ValueError
-        return date.fromisoformat(value)
-    except ValueError:
-        raise CrossrecError(f"--date '{value}' is not a valid date (expected YYYY-MM-DD)") from None
 
 
 def _fail(exc: BaseException, code: int) -> None:

@@ -116,7 +116,7 @@ def rollback(config: ConfigOpt = None, data_dir: DataDirOpt = None,
 def _republish(settings, day: str | None, version: str) -> None:
     if day is None:
         return
-    from crossrec.cli import parse_run_date
+    from crossrec.cli_common import parse_run_date
     from crossrec.data.marts import MartPaths
     from crossrec.storage import partition_dir
 

@@ -18,10 +18,12 @@ from datetime import date
 from pathlib import Path
 
 from crossrec.config import GateConfig
-from crossrec.registry import ChampionChanged, promote, read_registry, version_date
+from crossrec.evaluate.methods import CHAMPION, OURS, POPULARITY
+from crossrec.layout import Layout
+from crossrec.registry import ChampionChanged, promote, read_registry, reject, version_date
 from crossrec.storage import write_text_atomic
 
-CHALLENGER, CHAMPION, POPULARITY = "crossrec", "champion", "popularity"
+CHALLENGER = OURS
 ROLE = "cold_val"
 
 
@@ -147,3 +149,35 @@ def settle(decision: GateDecision, models: Path, run_date: date) -> GateDecision
     except ChampionChanged as exc:
         return replace(decision, accepted=False, reasons=[str(exc)])
     return decision
+
+
+def current_champion(layout: Layout) -> Path | None:
+    """The champion's version folder, or None before the first one."""
+    name = read_registry(layout.models).champion
+    return layout.model(name) if name else None
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    decision: GateDecision
+    publish: Path | None
+    """The version to publish tonight; None: nothing, yesterday's recommendations stay."""
+    section: str
+    """The report's markdown section on the gate."""
+
+
+def run_gate(cfg: GateConfig, layout: Layout, metrics: Path, challenger: Path,
+             champion: Path | None, run_date: date) -> GateOutcome:
+    """The whole policy: judge tonight's model from the evaluate stage's ``metrics``,
+    record the verdict in the registry, pick what to publish (on reject, ``on_reject``
+    keeps yesterday's lists or re-scores with the champion) and write the gate's report."""
+    rows = json.loads(metrics.read_text())["rows"]
+    decision = settle(decide(rows, cfg, challenger.name, champion and champion.name),
+                      layout.models, run_date)
+    publish: Path | None = challenger
+    if not decision.accepted:
+        reject(layout.models, challenger.name, decision.summary, run_date)
+        # the champion as it is now (a person may have changed it during evaluation)
+        publish = current_champion(layout) if cfg.on_reject == "champion" else None
+    section = write_gate_report(decision, publish.name if publish else None, metrics.parent)
+    return GateOutcome(decision, publish, section)

@@ -1,4 +1,4 @@
-"""pyarrow schemas of every boundary table (DESIGN.md §2).
+"""pyarrow schemas of every boundary table (the data contracts).
 
 Writers cast to these schemas so a column that drifts in type fails loudly at the boundary
 instead of deep inside SQL or training.

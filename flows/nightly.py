@@ -1,6 +1,6 @@
 """The nightly flow: ingest yesterday's clicks -> collect -> features -> validate -> pretrain ->
-adapt -> finetune -> evaluate -> gate -> score -> publish. Each task calls library code and passes
-paths onward."""
+adapt -> finetune -> assemble -> evaluate -> gate -> score -> publish. Each task calls one library
+function and passes paths onward; the policy lives in the library."""
 
 from __future__ import annotations
 
@@ -18,22 +18,19 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from crossrec.bundle.select import build_bundle
 from crossrec.collect.collector import cache_dir, check_sources, collect, remote_inputs
 from crossrec.collect.download import DownloadError, fetch
 from crossrec.collect.summary import collect_table
 from crossrec.config import Settings, load_settings
 from crossrec.data.marts import MartPaths
-from crossrec.evaluate.methods import baseline_factories
-from crossrec.evaluate.report import default_methods, evaluate_methods, write_report
+from crossrec.evaluate.report import evaluate_run
 from crossrec.features.build import FeatureBuild, build_features
-from crossrec.gate import CHAMPION, decide, settle, write_gate_report
+from crossrec.gate import current_champion, run_gate
+from crossrec.layout import Layout
 from crossrec.lock import exclusive
-from crossrec.registry import read_registry, reject
 from crossrec.runners import task_runner
-from crossrec.score.hybrid import load_recommender
-from crossrec.score.publish import check_staging, lake_partition
-from crossrec.score.shards import plan_shards, recommender_for, score_shard
-from crossrec.storage import swap_into_place
+from crossrec.score.shards import plan_shards, publish_staged, score_shard
 from crossrec.train.stages import run_stage
 from crossrec.validate.docs import failure_rows, summary_markdown
 from crossrec.validate.gate import report_path, validate_warehouse
@@ -124,21 +121,22 @@ def train_task(stage_name: str, settings: Settings, marts: MartPaths, run_date: 
     return path
 
 
+@task(name="assemble", **stage)
+def bundle_task(settings: Settings, marts: MartPaths, run_date: date, checkpoint: Path) -> Path:
+    """The fine-tuned checkpoint becomes the shipped bundle (item graph, fusion weight and
+    reranker chosen on the cold validation users), saved as a new version."""
+    path = build_bundle(checkpoint, marts, settings.domains.source, settings.domains.target,
+                        settings.model, settings.train, settings.run, run_date,
+                        Layout(settings.data_dir).models)
+    get_run_logger().info("model version: %s", path)
+    return path
+
+
 @task(name="evaluate", **stage)
 def evaluate_task(settings: Settings, marts: MartPaths, model_dir: Path, run_date: date,
                   champion: Path | None = None) -> Path:
-    data = marts.load(settings.domains.source, settings.domains.target)
-    methods = default_methods(
-        lambda: load_recommender(model_dir, data, settings.model.max_history), data,
-        baseline_factories(settings))
-    if champion is not None and champion != model_dir:  # the gate compares on the same users
-        methods[CHAMPION] = lambda: load_recommender(champion, data, settings.model.max_history)
-    rows = evaluate_methods(methods)
-    reports = settings.data_dir / "reports"
-    yesterday = (run_date - timedelta(days=1)).isoformat()
-    out = write_report(rows, reports / run_date.isoformat(), run_date, model_dir,
-                       feedback=reports / yesterday / "feedback.md")
-    create_table_artifact(key="crossrec-metrics", table=rows,
+    out = evaluate_run(settings, marts, model_dir, run_date, champion)
+    create_table_artifact(key="crossrec-metrics", table=json.loads(out.read_text())["rows"],
                           description=f"Held-out metrics for run {run_date}")
     create_markdown_artifact(key="crossrec-report", markdown=(out.parent / "report.md").read_text())
     return out
@@ -149,25 +147,18 @@ def gate_task(settings: Settings, metrics: Path, model_dir: Path, champion: Path
               run_date: date) -> tuple[Path | None, str]:
     """Promote tonight's model or keep the champion; returns the version to publish (None:
     publish nothing, yesterday's recommendations stay) and the decision in words."""
-    models = settings.data_dir / "models"
-    rows = json.loads(metrics.read_text())["rows"]
-    decision = settle(decide(rows, settings.gate, model_dir.name, champion and champion.name),
-                      models, run_date)
-    log = get_run_logger()
-    if decision.accepted:
-        publish: Path | None = model_dir
-        log.info("quality gate: %s", decision.summary)
+    outcome = run_gate(settings.gate, Layout(settings.data_dir), metrics, model_dir, champion,
+                       run_date)
+    summary, publish = outcome.decision.summary, outcome.publish
+    if outcome.decision.accepted:
+        get_run_logger().info("quality gate: %s", summary)
     else:
-        reject(models, model_dir.name, decision.summary, run_date)
-        # the champion as it is now (a person may have changed it during evaluation)
-        publish = current_champion(settings) if settings.gate.on_reject == "champion" else None
-        log.warning("quality gate %s; %s", decision.summary,
-                    f"publishing with the champion {publish.name}" if publish else
-                    "yesterday's recommendations stay in place")
-    section = write_gate_report(decision, publish.name if publish else None, metrics.parent)
-    create_markdown_artifact(key="crossrec-gate", markdown=section,
+        get_run_logger().warning("quality gate %s; %s", summary,
+                                 f"publishing with the champion {publish.name}" if publish
+                                 else "yesterday's recommendations stay in place")
+    create_markdown_artifact(key="crossrec-gate", markdown=outcome.section,
                              description=f"Quality gate of run {run_date}")
-    return publish, decision.summary
+    return publish, summary
 
 
 @task(name="plan-scoring", **stage)
@@ -189,13 +180,7 @@ def score_task(settings: Settings, marts: MartPaths, model_dir: Path, staging: P
 @task(name="publish", **stage)
 def publish_task(settings: Settings, marts: MartPaths, model_dir: Path, staging: Path,
                  run_date: date, n_parts: int) -> Path:
-    # the data the shards scored with (loaded once per process, shared with them)
-    data = recommender_for(settings, marts, model_dir).data
-    tgt = data.target
-    seen = {data.users[u]: set(data.vocab.item_ids[h]) for u, h in
-            enumerate(data.all_hist[tgt]) if len(h)}
-    rows = check_staging(staging, seen, settings.score.top_n, set(data.users), n_parts)
-    final = swap_into_place(staging, lake_partition(settings.data_dir, run_date, tgt))
+    final, rows = publish_staged(settings, marts, model_dir, staging, run_date, n_parts)
     get_run_logger().info("published %d rows to %s", rows, final)
     return final
 
@@ -262,11 +247,12 @@ def _train(run_date: date, settings: Settings, full_refresh: bool) -> dict[str, 
     build = features_task(settings, run_date, full_refresh)
     validation = validate_task(settings, run_date)
     marts = MartPaths.from_exports(build.exports)
-    work = settings.data_dir / "work" / f"run_date={run_date.isoformat()}"
-    pre = train_task("pretrain", settings, marts, run_date, None, work / "pretrain")
-    ada = train_task("adapt", settings, marts, run_date, pre, work / "adapt")
-    model_dir = train_task("finetune", settings, marts, run_date, ada, settings.data_dir / "models")
-    champion = current_champion(settings)
+    layout = Layout(settings.data_dir)
+    pre = train_task("pretrain", settings, marts, run_date, None, layout.work(run_date, "pretrain"))
+    ada = train_task("adapt", settings, marts, run_date, pre, layout.work(run_date, "adapt"))
+    fin = train_task("finetune", settings, marts, run_date, ada, layout.work(run_date, "finetune"))
+    model_dir = bundle_task(settings, marts, run_date, fin)
+    champion = current_champion(layout)
     metrics = evaluate_task(settings, marts, model_dir, run_date, champion)
     publish, gate = gate_task(settings, metrics, model_dir, champion, run_date)
     return {"landing": collected["partition"], "recommendations": None,
@@ -275,8 +261,3 @@ def _train(run_date: date, settings: Settings, full_refresh: bool) -> dict[str, 
             "model": str(model_dir), "gate": gate,
             "published_model": str(publish) if publish else None,
             "marts": str(marts.interactions.parent)}
-
-
-def current_champion(settings: Settings) -> Path | None:
-    name = read_registry(settings.data_dir / "models").champion
-    return settings.data_dir / "models" / name if name else None

@@ -7,12 +7,13 @@ import numpy as np
 import polars as pl
 import pytest
 
+from crossrec.bundle.bundle import Bundle
+from crossrec.bundle.config import BundleConfig, GraphPart
 from crossrec.data.domain import load_domain_data
 from crossrec.errors import CorruptModelError
 from crossrec.integrity import MANIFEST, verify, write_manifest
 from crossrec.models.item_graph import ItemGraph
-from crossrec.score.hybrid import load_recommender
-from crossrec.train.checkpoint import load_graph, load_model, remove_orphans, save_model
+from crossrec.train.checkpoint import load_model, remove_orphans, save_model
 from crossrec.train.stages import new_model
 from tests.conftest import RUN_DATE, tiny_settings
 
@@ -31,8 +32,9 @@ def version(tmp_path):
     data = load_domain_data(tmp_path / "i.parquet", tmp_path / "s.parquet", "sport", "cloth")
     model = new_model(tiny_settings(tmp_path / "d"), data)
     graph = ItemGraph.build(data, alpha=0.5, beta=0.3)
-    folder = save_model(tmp_path / "models", model, data.vocab, RUN_DATE, {}, {}, graph,
-                        {"weight": 0.5})
+    config = BundleConfig(max_history=20, graph=GraphPart(alpha=0.5, beta=0.3, weight=0.5))
+    folder = Bundle(model, data.vocab, config, graph, selection={"weight": 0.5}).save(
+        tmp_path / "models", RUN_DATE, {}, {})
     return folder, data
 
 
@@ -41,7 +43,7 @@ def test_a_version_lists_every_file_and_verifies(version):
     sums = json.loads((folder / MANIFEST).read_text())
     assert set(sums) == {p.name for p in folder.iterdir()} - {MANIFEST}
     verify(folder)
-    assert load_recommender(folder, data, 20).score(np.arange(2)).shape == (2, 2)
+    assert Bundle.load(folder).recommender(data).score(np.arange(2)).shape == (2, 2)
 
 
 @pytest.mark.parametrize("name", ["model.safetensors", "graph.safetensors", "config.json",
@@ -55,10 +57,7 @@ def test_one_flipped_byte_is_refused_by_name(version, name):
     with pytest.raises(CorruptModelError, match=f"{name}: checksum mismatch"):
         load_model(folder)
     with pytest.raises(CorruptModelError, match=name):
-        load_recommender(folder, data, 20)
-    if name == "graph.safetensors":
-        with pytest.raises(CorruptModelError):
-            load_graph(folder)
+        Bundle.load(folder)
 
 
 def test_truncated_missing_and_unlisted_files_are_refused(version):
@@ -94,9 +93,8 @@ def test_the_next_save_removes_a_dead_writers_staging(version, tmp_path):
 
 def test_a_version_saved_before_checksums_is_replaced_on_resave(version):
     folder, data = version
-    model, vocab = load_model(folder)
-    graph, fusion = load_graph(folder)
+    bundle = Bundle.load(folder)
     (folder / MANIFEST).unlink()  # as written by an older crossrec
-    again = save_model(folder.parent, model, vocab, RUN_DATE, {}, {}, graph, fusion)
+    again = bundle.save(folder.parent, RUN_DATE, {}, {})
     assert again == folder
     verify(folder)  # whole again, with its checksums

@@ -35,8 +35,8 @@ from crossrec.clicks.parse import FIELDS, ParsedFile, parse_file
 from crossrec.config import Settings
 from crossrec.errors import InputDataError, ValidationFailed
 from crossrec.features.contracts import load_contract
+from crossrec.layout import Layout
 from crossrec.schemas import CLICKS, QUARANTINE
-from crossrec.score.publish import lake_partition
 from crossrec.storage import partition_dir, write_parquet_atomic, write_text_atomic
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".parquet")
@@ -110,7 +110,7 @@ def _served(settings: Settings, run_dates: list[date]) -> dict[date, pl.DataFram
     """(user_id, item_id) served on each rec_run_date that has a published partition."""
     out = {}
     for day in run_dates:
-        folder = lake_partition(settings.data_dir, day, settings.domains.target)
+        folder = Layout(settings.data_dir).recommendations(day, settings.domains.target)
         if folder.is_dir():
             out[day] = pl.read_parquet(folder / "*.parquet", columns=["user_id", "item_id"])
     return out

@@ -15,7 +15,7 @@ import duckdb
 import polars as pl
 
 from crossrec.config import Settings
-from crossrec.score.publish import lake_partition
+from crossrec.layout import Layout
 from crossrec.storage import partition_dir, write_text_atomic
 
 GROUPS = ("model_version", "rank", "domain", "user_kind")
@@ -29,7 +29,7 @@ def served_events(settings: Settings, event_date: date) -> pl.DataFrame:
     events = pl.read_parquet(folder / "*.parquet")
     served = []
     for day in events["rec_run_date"].unique().to_list():
-        part = lake_partition(settings.data_dir, day, settings.domains.target)
+        part = Layout(settings.data_dir).recommendations(day, settings.domains.target)
         if part.is_dir():
             served.append(pl.read_parquet(part / "*.parquet",
                                           columns=["user_id", "item_id", "rank", "model_version"])

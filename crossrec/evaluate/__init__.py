@@ -1,1 +1,1 @@
-"""Metrics, baselines and the cold-start evaluation protocol (DESIGN.md §4)."""
+"""Metrics, baselines and the cold-start evaluation protocol (docs/architecture.md)."""

@@ -12,28 +12,27 @@ import time
 from datetime import date
 from pathlib import Path
 
+from crossrec.bundle.bundle import Bundle
+from crossrec.bundle.select import build_bundle
 from crossrec.collect.collector import collect
 from crossrec.config import Settings
 from crossrec.data.marts import MartPaths
 from crossrec.evaluate.methods import ABLATIONS, baseline_factories, with_overrides
 from crossrec.features.build import build_features
+from crossrec.layout import Layout
 from crossrec.lock import exclusive
 from crossrec.metrics.protocol import evaluate
 from crossrec.metrics.ranking import METRICS
-from crossrec.models.tower_recommender import ModelRecommender
 from crossrec.ranking.recommender import Recommender
-from crossrec.score.hybrid import HybridRecommender, load_recommender
-from crossrec.score.rerank import RerankedRecommender
-from crossrec.train.checkpoint import load_graph, load_model
 from crossrec.train.stages import run_stage
 
 log = logging.getLogger(__name__)
 ROLES = ("cold_val", "cold_test")
 
 def compare_dir(settings: Settings, run_date: date) -> Path:
-    """Where :func:`compare` trains: ``crossrec/<stage>/<version>/`` for our model, one folder
-    per ablation beside it."""
-    return settings.data_dir / "compare" / run_date.isoformat()
+    """Where :func:`compare` trains: ``crossrec/<stage>/<version>/`` for our model's stages
+    and ``crossrec/bundle/<version>/`` for its bundle, one folder per ablation beside it."""
+    return Layout(settings.data_dir).compare(run_date)
 
 
 def build_marts(settings: Settings, run_date: date) -> MartPaths:
@@ -46,13 +45,15 @@ def build_marts(settings: Settings, run_date: date) -> MartPaths:
 
 
 def train_all(settings: Settings, marts: MartPaths, run_date: date, out: Path) -> Path:
-    """pretrain -> adapt -> finetune; returns the final model version's folder."""
+    """pretrain -> adapt -> finetune -> assemble, with the nightly flow's functions; returns
+    the bundle's version folder (under ``out / "bundle"``)."""
     init = None
     for stage in ("pretrain", "adapt", "finetune"):
         if stage != "finetune" and getattr(settings.train, f"{stage}_epochs") == 0:
-            continue  # an ablation skips the stage (fine-tuning still fuses the graph)
+            continue  # an ablation skips the stage (the bundle is still assembled)
         init = run_stage(stage, settings, marts, run_date, init, out / stage)
-    return init
+    return build_bundle(init, marts, settings.domains.source, settings.domains.target,
+                        settings.model, settings.train, settings.run, run_date, out / "bundle")
 
 
 def _rows(name: str, rec: Recommender, seconds: float) -> list[dict]:
@@ -71,27 +72,25 @@ def compare(settings: Settings, run_date: date, ablations: bool = False,
     t0 = time.perf_counter()
     final = train_all(settings, marts, run_date, out / "crossrec")
     seconds = time.perf_counter() - t0
-    hist = settings.model.max_history
-    ours = load_recommender(final, data, hist)
-    rows = _rows("crossrec", ours, seconds)
-    if isinstance(ours, RerankedRecommender):  # what the reranker adds over the fused model
-        rows += _rows("crossrec_no_rerank", ours.base, seconds)
-    tower = ModelRecommender(load_model(final)[0], data, hist)
-    rows += _rows("crossrec_two_tower_only", tower, seconds)
-    saved = load_graph(final)
-    if saved is not None:
-        rows += _rows("crossrec_graph_only", HybridRecommender(tower, saved[0], 1.0), seconds)
+    bundle = Bundle.load(final)
+    rows = _rows("crossrec", bundle.recommender(data), seconds)
+    if bundle.reranker is not None:  # what the reranker adds over the fused model
+        rows += _rows("crossrec_no_rerank", bundle.recommender(data, parts="fused"), seconds)
+    rows += _rows("crossrec_two_tower_only", bundle.recommender(data, parts="tower"), seconds)
+    if bundle.graph is not None:
+        rows += _rows("crossrec_graph_only", bundle.recommender(data, parts="graph"), seconds)
     if ablations:
         for name, override in ABLATIONS.items():
             variant = with_overrides(settings, override)
             t0 = time.perf_counter()
             folder = train_all(variant, marts, run_date, out / name)
             seconds = time.perf_counter() - t0
-            rows += _rows(f"crossrec_{name}", load_recommender(folder, data, hist), seconds)
+            variant_bundle = Bundle.load(folder)
+            rows += _rows(f"crossrec_{name}", variant_bundle.recommender(data), seconds)
             # a shipped reranker orders a cold user's top items without the tower, so the
             # stages' effect on the neural part shows only in the tower alone
             rows += _rows(f"crossrec_{name}_two_tower_only",
-                          ModelRecommender(load_model(folder)[0], data, hist), seconds)
+                          variant_bundle.recommender(data, parts="tower"), seconds)
     factories = baseline_factories(settings)
     for name in baselines or tuple(factories):
         t0 = time.perf_counter()

@@ -12,9 +12,14 @@ from crossrec.ranking.recommender import Recommender
 
 Factory = Callable[[DomainData], Recommender]
 
+OURS, CHAMPION, POPULARITY = "crossrec", "champion", "popularity"
+"""Method names of tonight's bundle, the published one it is judged against, and the
+popularity floor."""
+
 
 def baseline_factories(settings: Settings) -> dict[str, Factory]:
-    """Each baseline of DESIGN.md §4 with its defaults, seeded and threaded like the run."""
+    """Each baseline of the evaluation protocol (docs/architecture.md) with its defaults,
+    seeded and threaded like the run."""
     threads, seed = settings.run.threads or 0, settings.run.seed
     return {
         "popularity": Popularity,

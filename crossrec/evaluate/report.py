@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
+from crossrec.bundle.bundle import Bundle
+from crossrec.config import Settings
 from crossrec.data.domain import EVAL_ROLES, DomainData
+from crossrec.data.marts import MartPaths
+from crossrec.evaluate.methods import CHAMPION, OURS, baseline_factories
 from crossrec.evaluate.plots import discriminator_accuracy, metric_by_method, training_curves
+from crossrec.layout import Layout
 from crossrec.metrics.protocol import evaluate
 from crossrec.metrics.ranking import METRICS
 from crossrec.ranking.recommender import Recommender
@@ -86,5 +91,25 @@ def default_methods(ours: Callable[[], Recommender], data: DomainData,
                     baselines: dict[str, Callable[[DomainData], Recommender]]
                     ) -> dict[str, Callable[[], Recommender]]:
     """Our model first, then each baseline (built on demand)."""
-    return {"crossrec": ours,
+    return {OURS: ours,
             **{name: (lambda make=make: make(data)) for name, make in baselines.items()}}
+
+
+def evaluate_run(settings: Settings, marts: MartPaths, model_dir: Path, run_date: date,
+                 champion: Path | None = None) -> Path:
+    """The evaluate stage: tonight's bundle, the champion (where there is one: the gate
+    compares them on the same users) and the baselines on every held-out role; writes the
+    run's report (with yesterday's click feedback) and returns ``metrics.json``."""
+    data = marts.load(settings.domains.source, settings.domains.target)
+
+    def bundle(folder: Path) -> Callable[[], Recommender]:
+        # max_history only for versions saved before bundles carried their own
+        return lambda: Bundle.load(folder, settings.model.max_history).recommender(data)
+
+    methods = default_methods(bundle(model_dir), data, baseline_factories(settings))
+    if champion is not None and champion != model_dir:
+        methods[CHAMPION] = bundle(champion)
+    rows = evaluate_methods(methods)
+    layout = Layout(settings.data_dir)
+    return write_report(rows, layout.reports(run_date), run_date, model_dir,
+                        feedback=layout.reports(run_date - timedelta(days=1)) / "feedback.md")

@@ -21,7 +21,8 @@ import duckdb
 
 from crossrec.config import Settings
 from crossrec.features.contracts import Contract, load_contract
-from crossrec.features.incremental import Refresh, landing_partitions, refresh
+from crossrec.features.incremental import Refresh, refresh
+from crossrec.layout import Layout, landing_partitions
 from crossrec.schemas import CLICKS, ITEMS
 from crossrec.sqlvars import quote_ident, set_variables
 from crossrec.storage import (
@@ -32,8 +33,9 @@ from crossrec.storage import (
 )
 
 # DuckDB has no ref(): the dependency order is this list.
-# int_user_histories and int_item_stats read the train rows of mart_interactions (so evaluation
-# truth never reaches a history or a popularity count), hence they come after that mart.
+# int_item_stats reads the train rows of mart_interactions (so evaluation truth never reaches
+# a popularity count), hence it comes after that mart. The trainers build users' histories
+# from mart_interactions themselves (crossrec/data/domain.py).
 MODELS: tuple[str, ...] = (
     "staging/stg_landed",
     "staging/stg_clicks",  # before stg_interactions: clicks and purchases are positives
@@ -43,9 +45,7 @@ MODELS: tuple[str, ...] = (
     "marts/mart_eval_split",
     "marts/mart_interactions",
     "marts/mart_weak_negatives",
-    "intermediate/int_user_histories",
     "intermediate/int_item_stats",
-    "marts/mart_user_sequences",
     "marts/mart_item_features",
 )
 
@@ -89,7 +89,6 @@ def run_variables(settings: Settings, run_date: date) -> dict[str, object]:
                                             "items"),
         "clicks_files": files_or_placeholder(settings, "lake/clicks/event_date=*/*.parquet",
                                              "clicks"),
-        "history_len": settings.model.max_history,
         "source_domain": settings.domains.source,
         "target_domain": settings.domains.target,
         "split_seed": settings.split.seed,
@@ -151,7 +150,7 @@ def build_features(settings: Settings, run_date: date,
     shutil.rmtree(stage, ignore_errors=True)  # left by a killed build of this date
     with connect_warehouse(settings) as con:
         set_variables(con, run_variables(settings, run_date))
-        partitions = landing_partitions(settings.data_dir / "landing")
+        partitions = landing_partitions(Layout(settings.data_dir).landing)
         refreshed: dict[str, Refresh] = {}
         for f in files:
             contract = contracts[f.stem]

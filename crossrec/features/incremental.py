@@ -11,7 +11,6 @@ its state and loads every partition again.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -22,7 +21,6 @@ from crossrec.errors import InputDataError
 from crossrec.sqlvars import quote_ident, set_variables
 
 STATE = "_incremental_state"
-_PARTITION = re.compile(r"^ingest_date=(\d{4}-\d{2}-\d{2})$")
 
 
 @dataclass
@@ -33,19 +31,6 @@ class Refresh:
     deleted: list[date] = field(default_factory=list)
     unchanged: int = 0
     full_refresh: bool = False
-
-
-def landing_partitions(landing: Path, table: str = "interactions") -> dict[date, list[Path]]:
-    """Files of each ``ingest_date=`` partition under ``landing`` (staging folders skipped)."""
-    out: dict[date, list[Path]] = {}
-    if not landing.is_dir():
-        return out
-    for folder in sorted(landing.iterdir()):
-        m = _PARTITION.match(folder.name)
-        files = sorted((folder / table).glob("*.parquet")) if m else []
-        if files:
-            out[date.fromisoformat(m.group(1))] = files
-    return out
 
 
 def fingerprint(files: list[Path]) -> str:

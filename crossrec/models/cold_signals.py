@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict, Field
 
 from crossrec.data.sparse import cosine_columns, keep_top_per_row, l2_rows, largest_per_column
 from crossrec.models.item_graph import walk_weights
@@ -32,6 +33,23 @@ RANKED = ("cross_top", "cross_sum", "walk", "user_knn")
 """Signals whose per-user rank is a feature too, and which choose the candidates."""
 
 
+class SignalsConfig(BaseModel):
+    """Every number the statistics are built with; saved with the reranker that reads them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    neighbours: int = Field(400, ge=1)
+    """Most similar fit users whose target rows a user's ``user_knn`` sums."""
+    shrink: float = Field(2.0, ge=0.0)
+    """Added to the norm product of the item cosines: damps pairs few users support."""
+    top: int = Field(5, ge=1)
+    """Largest cosines per source item that ``cross_top`` keeps."""
+    walk_alpha: float = Field(0.5, gt=0.0)
+    """Exponent on the walk's transition probabilities (fixed here: the fusion grid tunes the
+    item graph's own exponents, not these)."""
+    walk_beta: float = 0.3
+    """Popularity exponent of the walk's target items."""
+
+
 @dataclass(frozen=True)
 class ColdSignals:
     """Item-to-item and user-to-user statistics of the fit users' rows."""
@@ -41,7 +59,7 @@ class ColdSignals:
     cross_top: sp.csr_matrix
     """``cross`` with only each source item's ``top`` largest entries."""
     walk: sp.csr_matrix
-    """(n_source, n_target) RP3beta weights (alpha 0.5, beta 0.3) over the fit users."""
+    """(n_source, n_target) RP3beta weights (``walk_alpha``, ``walk_beta``) over the fit users."""
     idf: np.ndarray
     """1 + log((1 + fit users) / (1 + buyers)) per source item: rare source items say more
     about taste (smoothed so that an item everybody bought still counts a little)."""
@@ -56,20 +74,21 @@ class ColdSignals:
 
     @classmethod
     def build(cls, source: sp.csr_matrix, target: sp.csr_matrix, fit: np.ndarray,
-              neighbours: int = 400, shrink: float = 2.0, top: int = 5) -> ColdSignals:
+              config: SignalsConfig | None = None) -> ColdSignals:
         """Statistics of rows ``fit`` of the binary (users x items) matrices of each domain."""
+        config = config or SignalsConfig()
         if not len(fit):
             raise ValueError("cold signals need fit users with rows in both domains")
         xs, xt = source[fit].tocsr(), target[fit].tocsr()
-        cross = cosine_columns(xs, xt, shrink)
-        walk, _ = walk_weights(xs, xt, 0.5, 0.3)
+        cross = cosine_columns(xs, xt, config.shrink)
+        walk, _ = walk_weights(xs, xt, config.walk_alpha, config.walk_beta)
         buyers = np.asarray(xs.sum(axis=0)).ravel()
         idf = (1.0 + np.log((1.0 + len(fit)) / (1.0 + buyers))).astype(np.float32)
-        return cls(cross=cross, cross_top=keep_top_per_row(cross, top), walk=walk, idf=idf,
+        return cls(cross=cross, cross_top=keep_top_per_row(cross, config.top), walk=walk, idf=idf,
                    basis=l2_rows((xs @ sp.diags(idf)).tocsr()).astype(np.float32),
                    basis_target=xt.astype(np.float32),
                    popularity=np.asarray(xt.sum(axis=0), dtype=np.float32).ravel(),
-                   neighbours=neighbours)
+                   neighbours=config.neighbours)
 
     @property
     def n_target(self) -> int:

@@ -14,14 +14,15 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from crossrec.models.cold_signals import RANKED, SIGNALS
+from crossrec.models.cold_signals import RANKED, SIGNALS, SignalsConfig
 
 FEATURES = SIGNALS + tuple(f"{name}_rank" for name in RANKED)
 _AS_IS = {"log_popularity"}  # already on a log scale
 
 
 class RerankerConfig(BaseModel):
-    """Everything needed to rebuild the network; saved as the version's reranker.json."""
+    """Everything needed to rebuild the network and the statistics it reads; saved in the
+    bundle's config."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     features: list[str] = Field(default_factory=lambda: list(FEATURES))
@@ -30,8 +31,8 @@ class RerankerConfig(BaseModel):
     """Target items reranked per user; the rest keep the base model's order below them."""
     hidden: int = Field(64, ge=1)
     """Width of the two hidden layers."""
-    neighbours: int = Field(400, ge=1)
-    """Fit users whose target rows the user-kNN signal sums (see ColdSignals)."""
+    signals: SignalsConfig = SignalsConfig()
+    """How the statistics its features come from are built (see ColdSignals)."""
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:

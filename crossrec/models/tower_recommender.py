@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from crossrec.data.domain import DomainData
+from crossrec.ranking.explain import explain
 from crossrec.ranking.recommender import FactorisedRecommender
 
 
@@ -33,3 +34,15 @@ class ModelRecommender(FactorisedRecommender):
     def item_matrix(self) -> torch.Tensor:
         vecs, bias = self.model.catalogue(self.data.target)
         return torch.cat([vecs, bias.unsqueeze(1)], dim=1).float().cpu()
+
+    @torch.no_grad()
+    def explain(self, users: np.ndarray, cols: np.ndarray, n: int) -> np.ndarray:
+        """The source items whose embedding has the largest dot product with the recommended
+        item's vector in the shared space."""
+        data = self.data
+        s0 = data.vocab.domain_ranges[0][0]
+        hist = [data.all_hist[data.source][u] - s0 for u in users]
+        src = self.model.catalogue(data.source)[0].detach().float().cpu().numpy()
+        tgt = self.model.catalogue(data.target)[0].detach().float().cpu().numpy()
+        local = explain(hist, cols, n, source_vectors=src, target_vectors=tgt)
+        return np.where(local >= 0, local + s0, -1)

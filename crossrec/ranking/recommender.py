@@ -17,7 +17,8 @@ from crossrec.ranking.topn import DEFAULT_MEMORY_MB, block_rows, blocked_topk, t
 
 
 class Recommender:
-    """Base: subclasses override ``score``; ``recommend`` ranks its output in user blocks."""
+    """Base: subclasses override ``score`` (and ``explain`` where they can say why);
+    ``recommend`` ranks the scores in user blocks."""
 
     data: DomainData
     memory_mb: float = DEFAULT_MEMORY_MB
@@ -46,6 +47,11 @@ class Recommender:
         hist = self.data.train_hist if which == "train" else self.data.all_hist
         start = self.data.vocab.domain_ranges[1][0]
         return [hist[self.data.target][u] - start for u in users]
+
+    def explain(self, users: np.ndarray, cols: np.ndarray, n: int) -> np.ndarray:
+        """(users x k x n) global indices of the source items (of each user's whole known
+        history) that contributed most to each recommended column (-1: none, or padding)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot explain its scores")
 
     def recommend(self, users: np.ndarray, k: int, exclude: bool = True,
                   which: str = "train") -> tuple[np.ndarray, np.ndarray]:

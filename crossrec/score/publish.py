@@ -10,9 +10,7 @@ and the same inputs give byte-identical files.
 
 from __future__ import annotations
 
-import hashlib
 import re
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from crossrec.ranking.explain import explanation_array
 from crossrec.ranking.recommender import Recommender
 from crossrec.schemas import RECOMMENDATIONS
-from crossrec.score.explain import explain, explanation_array
-from crossrec.score.remap import RemappedRecommender
-from crossrec.score.rerank import RerankedRecommender
-from crossrec.storage import partition_dir
 
 ROW_GROUP = 128_000
 """Rows per Parquet row group (about 8 MB uncompressed): small enough that a reader looking
@@ -40,29 +35,6 @@ def shard_ranges(n_users: int, shard_users: int) -> list[tuple[int, int]]:
         raise ValueError(f"shard_users must be at least 1, got {shard_users}")
     return [(a, min(a + shard_users, n_users)) for a in range(0, n_users, shard_users)] or [
         (0, 0)]
-
-
-def _explanations(rec: Recommender, users: np.ndarray, cols: np.ndarray, n: int
-                  ) -> np.ndarray:
-    """(users x k x n) global item indices of the source items behind each recommendation."""
-    if isinstance(rec, RemappedRecommender):  # explain in the model's indices, map back
-        inner_cols = np.where(cols >= 0, rec.column_map[np.maximum(cols, 0)], -1)
-        old = _explanations(rec.inner, users, inner_cols, n)
-        return np.where(old >= 0, rec.new_of_old[np.maximum(old, 0)], -1)
-    if isinstance(rec, RerankedRecommender):  # reordered, but the graph still says why
-        return _explanations(rec.base, users, cols, n)
-    data = rec.data
-    (s0, _), _ = data.vocab.domain_ranges
-    hist = [data.all_hist[data.source][u] - s0 for u in users]
-    graph = getattr(rec, "graph", None)
-    if graph is not None:
-        local = explain(hist, cols, n, graph=graph.source_to_target)
-    else:
-        model = getattr(rec, "model", None) or rec.model_rec.model
-        src = model.catalogue(data.source)[0].detach().float().cpu().numpy()
-        tgt = model.catalogue(data.target)[0].detach().float().cpu().numpy()
-        local = explain(hist, cols, n, source_vectors=src, target_vectors=tgt)
-    return np.where(local >= 0, local + s0, -1)
 
 
 def recommendation_table(rec: Recommender, k: int, model_version: str,
@@ -80,7 +52,7 @@ def recommendation_table(rec: Recommender, k: int, model_version: str,
     ranks = np.tile(np.arange(1, k + 1, dtype=np.int16), (len(users), 1))[valid]
     n = int(valid.sum())
     if explain_n:
-        why = _explanations(rec, users, cols, explain_n)[valid]
+        why = rec.explain(users, cols, explain_n)[valid]
         explanation = explanation_array(why, data.vocab.item_ids)
     else:
         explanation = pa.nulls(n, type=pa.list_(pa.string()))
@@ -96,20 +68,6 @@ def recommendation_table(rec: Recommender, k: int, model_version: str,
         schema=RECOMMENDATIONS,
     )
     return table.sort_by([("user_id", "ascending"), ("rank", "ascending")])
-
-
-def lake_partition(data_dir: Path, run_date: date, domain: str) -> Path:
-    if not domain.replace("_", "").isalnum():
-        raise ValueError(f"invalid domain partition value {domain!r}")
-    return partition_dir(data_dir / "lake" / "recommendations", "run_date", run_date) / (
-        f"domain={domain}")
-
-
-def staging_dir(data_dir: Path, run_date: date, domain: str, model_version: str) -> Path:
-    """Where the parts of one (date, domain, model) are written before the swap: a fixed
-    name, so every shard task of a run (threads or Dask processes) finds the same folder."""
-    key = hashlib.sha256(f"{run_date}|{domain}|{model_version}".encode()).hexdigest()[:16]
-    return data_dir / "lake" / ".staging" / f"recommendations-{key}"
 
 
 def write_part(table: pa.Table, staging: Path, shard: int) -> Path:

@@ -14,24 +14,26 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
+from crossrec.bundle.bundle import Bundle
 from crossrec.config import Settings
 from crossrec.data.domain import load_domain_data
 from crossrec.data.marts import MartPaths
+from crossrec.layout import Layout
 from crossrec.ranking.recommender import Recommender
-from crossrec.score.hybrid import load_recommender
 from crossrec.score.publish import (
+    check_staging,
     recommendation_table,
     shard_ranges,
-    staging_dir,
     write_part,
 )
+from crossrec.storage import swap_into_place
 
 
 @lru_cache(maxsize=2)
 def _recommender(model_dir: Path, marts: MartPaths, source: str, target: str,
                  max_history: int, memory_mb: float) -> Recommender:
     data = load_domain_data(marts.interactions, marts.eval_split, source, target)
-    rec = load_recommender(model_dir, data, max_history, which="all")
+    rec = Bundle.load(model_dir, legacy_max_history=max_history).recommender(data, which="all")
     rec.memory_mb = memory_mb
     return rec
 
@@ -46,7 +48,8 @@ def plan_shards(settings: Settings, marts: MartPaths, model_dir: Path, run_date:
                 ) -> tuple[Path, list[tuple[int, int]]]:
     """The staging folder (emptied: parts of an earlier, crashed attempt must not mix in)
     and the user ranges to score. Users are the rows of the eval split (sorted by id)."""
-    staging = staging_dir(settings.data_dir, run_date, settings.domains.target, model_dir.name)
+    staging = Layout(settings.data_dir).recommendations_staging(
+        run_date, settings.domains.target, model_dir.name)
     shutil.rmtree(staging, ignore_errors=True)
     n_users = pq.ParquetFile(marts.eval_split).metadata.num_rows
     return staging, shard_ranges(n_users, settings.score.shard_users)
@@ -63,3 +66,16 @@ def score_shard(settings: Settings, marts: MartPaths, model_dir: Path, staging: 
                                  np.arange(start, stop), settings.score.explain)
     write_part(table, staging, shard)
     return table.num_rows
+
+
+def publish_staged(settings: Settings, marts: MartPaths, model_dir: Path, staging: Path,
+                   run_date: date, n_parts: int) -> tuple[Path, int]:
+    """Check the staged parts against the data the shards scored (every user present, no
+    owned item, order) and swap them into the lake; returns the partition and its rows."""
+    data = recommender_for(settings, marts, model_dir).data  # cached: the shards' own
+    tgt = data.target
+    seen = {data.users[u]: set(data.vocab.item_ids[h]) for u, h in
+            enumerate(data.all_hist[tgt]) if len(h)}
+    rows = check_staging(staging, seen, settings.score.top_n, set(data.users), n_parts)
+    final = swap_into_place(staging, Layout(settings.data_dir).recommendations(run_date, tgt))
+    return final, rows

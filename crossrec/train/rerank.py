@@ -55,7 +55,7 @@ def pseudo_cold_table(source: sp.csr_matrix, target: sp.csr_matrix, config: Rera
 def _table_fold(source: sp.csr_matrix, target: sp.csr_matrix, fit: np.ndarray,
                 held: np.ndarray, config: RerankerConfig) -> tuple[np.ndarray, np.ndarray]:
     """The table of the users ``held``, from signals fitted on the users ``fit`` only."""
-    signals = ColdSignals.build(source, target, fit, config.neighbours)
+    signals = ColdSignals.build(source, target, fit, config.signals)
     xs, ys = [], []
     for b in range(0, len(held), BLOCK):
         users = np.sort(held[b:b + BLOCK])

@@ -1,12 +1,12 @@
 """Run one training stage end to end: load data, build or load the model, fit, save.
 
 Each stage reads the previous stage's checkpoint folder and writes its own, so the flow's tasks
-pass paths, not models. The final stage writes an immutable version under ``models/``.
+pass paths, not models. The fine-tuned checkpoint becomes the shipped model in
+:mod:`crossrec.bundle.select`.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -18,16 +18,10 @@ from crossrec import __version__
 from crossrec.config import Settings
 from crossrec.data.domain import DomainData
 from crossrec.data.marts import MartPaths
-from crossrec.data.sparse import SOURCE, TARGET, domain_matrix
-from crossrec.features.incremental import landing_partitions
+from crossrec.layout import Layout, landing_partitions
 from crossrec.metrics.protocol import evaluate
-from crossrec.models.item_graph import ItemGraph
-from crossrec.models.reranker import Reranker, RerankerConfig
 from crossrec.models.tower_recommender import ModelRecommender
 from crossrec.models.two_tower import TwoTower, TwoTowerConfig
-from crossrec.progress import progress_bar
-from crossrec.score.hybrid import WEIGHT_GRID, HybridRecommender
-from crossrec.score.rerank import RerankedRecommender, fit_signals
 from crossrec.train.adapt import AdaptTrainer
 from crossrec.train.attributes import ItemAttributes, load_item_attributes
 from crossrec.train.base import resolve_device, seed_everything
@@ -35,7 +29,6 @@ from crossrec.train.checkpoint import load_model, save_model
 from crossrec.train.finetune import FinetuneTrainer
 from crossrec.train.fit import fit
 from crossrec.train.pretrain import PretrainTrainer
-from crossrec.train.rerank import TooFewPseudoColdUsers, fit_reranker, pseudo_cold_table
 
 Stage = Literal["pretrain", "adapt", "finetune"]
 TRAINERS = {"pretrain": PretrainTrainer, "adapt": AdaptTrainer, "finetune": FinetuneTrainer}
@@ -54,54 +47,6 @@ def new_model(settings: Settings, data: DomainData,
 def cold_val_ndcg(model: TwoTower, data: DomainData, settings: Settings, device: str) -> float:
     rec = ModelRecommender(model, data, settings.model.max_history, device=device)
     return evaluate(rec, "cold_val")["ndcg@10"]
-
-
-def fuse(model: TwoTower, data: DomainData, settings: Settings,
-         device: str) -> tuple[ItemGraph, dict]:
-    """Build the item graph and pick its popularity exponent and the fusion weight on the
-    cold validation users (never the test users)."""
-    cfg = settings.model
-    tower = ModelRecommender(model, data, cfg.max_history, device=device)
-    best, tried = None, {}
-    grid = list(itertools.product(cfg.graph_alphas, cfg.graph_betas))
-    with progress_bar("fusion grid", len(grid) * len(WEIGHT_GRID),
-                      settings.run.progress) as advance:
-        for alpha, beta in grid:
-            graph = ItemGraph.build(data, alpha, beta)
-            for w in WEIGHT_GRID:
-                score = evaluate(HybridRecommender(tower, graph, w), "cold_val")["ndcg@10"]
-                tried[f"alpha={alpha} beta={beta} weight={w}"] = score
-                # on a tie, the earlier candidate (larger two-tower share)
-                if best is None or score > best[0]:
-                    best = (score, alpha, beta, w, graph)
-                advance()
-    score, alpha, beta, weight, graph = best
-    return graph, {"weight": weight, "alpha": alpha, "beta": beta,
-                   "val_ndcg@10": score, "val_ndcg@10_tried": tried}
-
-
-def select_reranker(model: TwoTower, graph: ItemGraph, fusion: dict, data: DomainData,
-                    settings: Settings, device: str) -> Reranker | None:
-    """Train the cold-user reranker on pseudo-cold users and keep it only where it beats the
-    fused model on the cold validation users (recorded in ``fusion["rerank"]``)."""
-    cfg, train = settings.model, settings.train
-    config = RerankerConfig(candidates=cfg.rerank_candidates, neighbours=cfg.rerank_neighbours)
-    source, target = domain_matrix(data, SOURCE), domain_matrix(data, TARGET)
-    try:
-        x, y = pseudo_cold_table(source, target, config, train.rerank_folds, settings.run.seed,
-                                 progress=settings.run.progress)
-        reranker = fit_reranker(x, y, config, train.rerank_epochs, settings.run.seed,
-                                progress=settings.run.progress)
-    except TooFewPseudoColdUsers as exc:
-        fusion["rerank"] = {"used": False, "reason": str(exc)}
-        return None
-    tower = ModelRecommender(model, data, cfg.max_history, device=device)
-    base = HybridRecommender(tower, graph, fusion["weight"])
-    score = evaluate(RerankedRecommender(base, reranker, fit_signals(data, config.neighbours)),
-                     "cold_val")["ndcg@10"]
-    used = score > fusion["val_ndcg@10"]
-    fusion["rerank"] = {"used": used, "val_ndcg@10": score, "pseudo_cold_users": len(x)}
-    return reranker if used else None
 
 
 def run_stage(stage: Stage, settings: Settings, marts: MartPaths, run_date: date,
@@ -130,15 +75,8 @@ def run_stage(stage: Stage, settings: Settings, marts: MartPaths, run_date: date
                "history": result.history}
     lineage = {"run_date": run_date, "stage": stage, "init": init,
                "marts": [marts.interactions, marts.eval_split],
-               "ingest_dates": [d for d in landing_partitions(settings.data_dir / "landing")
+               "ingest_dates": [d for d in landing_partitions(Layout(settings.data_dir).landing)
                                 if d <= run_date],
                "split_seed": settings.split.seed, "code_version": __version__,
                "torch": torch.__version__, "device": device}
-    graph = fusion = reranker = None
-    if stage == "finetune" and settings.model.graph:
-        graph, fusion = fuse(model, data, settings, "cpu")
-        if settings.model.rerank:
-            reranker = select_reranker(model, graph, fusion, data, settings, "cpu")
-        metrics["fusion"] = fusion
-    return save_model(out_root, model, data.vocab, run_date, metrics, lineage, graph, fusion,
-                      reranker)
+    return save_model(out_root, model, data.vocab, run_date, metrics, lineage)

@@ -1,6 +1,6 @@
--- The seeded user split of DESIGN.md §4. Among users present in both domains, a hash of
--- (seed, user) picks cold test users (all target rows withheld) and cold validation users;
--- everyone else trains. md5 keeps the split identical across DuckDB versions and machines.
+-- The seeded user split of the evaluation protocol (docs/architecture.md). Among users
+-- present in both domains, a hash of (seed, user) picks cold test users (all target rows
+-- withheld) and cold validation users; everyone else trains. md5 keeps the split identical across DuckDB versions and machines.
 with users as (
     select user_id, is_overlap
     from int_user_domains

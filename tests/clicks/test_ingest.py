@@ -11,8 +11,8 @@ import pytest
 
 from crossrec.clicks.ingest import click_paths, ingest_day, validate_events
 from crossrec.errors import ValidationFailed
+from crossrec.layout import Layout
 from crossrec.schemas import RECOMMENDATIONS
-from crossrec.score.publish import lake_partition
 from tests.conftest import tiny_settings
 
 SERVED = date(2026, 11, 22)
@@ -33,7 +33,7 @@ def publish_fake_lists(s):
                      "item_id": ["cloth:1", "cloth:2", "cloth:3"], "score": [2.0, 1.0, 3.0],
                      "model_version": ["v1"] * 3, "explanation": [None] * 3},
                     schema=RECOMMENDATIONS)
-    folder = lake_partition(s.data_dir, SERVED, s.domains.target)
+    folder = Layout(s.data_dir).recommendations(SERVED, s.domains.target)
     folder.mkdir(parents=True)
     pq.write_table(recs, folder / "part-00000.parquet")
 

@@ -1,4 +1,4 @@
-"""Baselines of DESIGN.md §4 on hand-made data with known answers."""
+"""Baselines of the evaluation protocol (docs/architecture.md) on data with known answers."""
 
 import numpy as np
 import polars as pl

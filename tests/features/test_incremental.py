@@ -8,7 +8,8 @@ import pyarrow as pa
 import pytest
 
 from crossrec.features.build import default_sql_dir
-from crossrec.features.incremental import STATE, landing_partitions, refresh
+from crossrec.features.incremental import STATE, refresh
+from crossrec.layout import landing_partitions
 from crossrec.schemas import INTERACTIONS
 from crossrec.storage import partition_dir, write_parquet_atomic
 

@@ -7,7 +7,8 @@ import pyarrow as pa
 import pytest
 
 from crossrec.features.build import default_sql_dir, run_model, run_variables, set_variables
-from crossrec.features.incremental import landing_partitions, refresh
+from crossrec.features.incremental import refresh
+from crossrec.layout import landing_partitions
 from crossrec.schemas import INTERACTIONS, ITEMS
 from crossrec.storage import partition_dir, write_parquet_atomic
 from tests.conftest import RUN_DATE, tiny_settings
@@ -210,42 +211,6 @@ def load_marts(con, rows):
     con.executemany("INSERT INTO mart_interactions VALUES (?, ?, ?, ?, ?)", rows)
 
 
-def test_int_user_histories_last_n_train_items_newest_first(con):
-    con.execute("SET VARIABLE history_len = ?", [2])
-    load_marts(con, [
-        ("a", "sport:1", "sport", ts(1), "train"), ("a", "sport:2", "sport", ts(3), "train"),
-        ("a", "sport:3", "sport", ts(2), "train"), ("a", "sport:4", "sport", ts(3), "train"),
-        ("a", "cloth:1", "cloth", ts(1), "train"), ("a", "cloth:2", "cloth", ts(5), "warm_test"),
-        ("b", "sport:1", "sport", ts(4), "train"), ("b", "cloth:1", "cloth", ts(6), "cold_test"),
-        ("c", "cloth:2", "cloth", ts(7), "cold_val")])
-    assert run_model(con, SQL / "intermediate" / "int_user_histories.sql") == 3
-    got = con.execute("SELECT * FROM int_user_histories ORDER BY ALL").fetchall()
-    assert got == [
-        ("a", "cloth", ["cloth:1"], 1, ts(1)),  # the warm_test item stays out
-        ("a", "sport", ["sport:2", "sport:4"], 4, ts(3)),  # newest 2 of 4; tie by item_id
-        ("b", "sport", ["sport:1"], 1, ts(4)),  # cold target rows never enter a history
-    ]  # c has no training row at all
-
-
-def test_mart_user_sequences_one_row_per_user_with_empty_lists(con):
-    con.execute("CREATE TABLE int_user_histories (user_id VARCHAR, domain VARCHAR, "
-                "history VARCHAR[], n_items BIGINT, last_event_ts TIMESTAMPTZ)")
-    con.executemany("INSERT INTO int_user_histories VALUES (?, ?, ?, ?, ?)", [
-        ("a", "sport", ["sport:2", "sport:1"], 2, ts(2)), ("a", "cloth", ["cloth:1"], 1, ts(1)),
-        ("b", "sport", ["sport:1"], 1, ts(4)), ("d", "cloth", ["cloth:3"], 1, ts(4))])
-    con.execute("CREATE TABLE mart_eval_split (user_id VARCHAR, split_seed BIGINT, "
-                "user_split VARCHAR)")
-    con.executemany("INSERT INTO mart_eval_split VALUES (?, 42, ?)",
-                    [("a", "train"), ("b", "cold_test"), ("c", "cold_val"), ("d", "train")])
-    assert run_model(con, SQL / "marts" / "mart_user_sequences.sql") == 4
-    assert con.execute("SELECT * FROM mart_user_sequences ORDER BY user_id").fetchall() == [
-        ("a", "train", ["sport:2", "sport:1"], ["cloth:1"]),
-        ("b", "cold_test", ["sport:1"], []),
-        ("c", "cold_val", [], []),
-        ("d", "train", [], ["cloth:3"]),
-    ]
-
-
 def test_mart_item_features_train_rows_only_with_attributes(con):
     load_marts(con, [
         ("a", "cloth:1", "cloth", ts(10), "train"), ("b", "cloth:1", "cloth", ts(20), "train"),
@@ -313,12 +278,14 @@ def test_build_features_without_items_exports_new_marts(tmp_path):
     built = build_features(tiny_settings(tmp_path), RUN_DATE)
     assert set(built.row_counts) == {m.split("/")[1] for m in MODELS}
     assert built.row_counts["stg_items"] == 0
-    assert set(built.exports) == {"mart_eval_split", "mart_interactions", "mart_user_sequences",
+    assert set(built.exports) == {"mart_eval_split", "mart_interactions",
                                   "mart_item_features", "mart_weak_negatives"}
     assert built.row_counts["mart_weak_negatives"] == 0  # no click log yet
     with duckdb.connect() as c:
-        users = c.execute("SELECT count(*), min(len(source_history)) FROM read_parquet(?)",
-                          [str(built.exports["mart_user_sequences"])]).fetchall()
+        users = c.execute("SELECT count(*), min(n) FROM (SELECT user_id, count(*) AS n "
+                          "FROM read_parquet(?) WHERE domain = 'sport' AND role = 'train' "
+                          "GROUP BY user_id)", [str(built.exports["mart_interactions"])]
+                          ).fetchall()
         items = c.execute("SELECT count(*), count(title) FROM read_parquet(?)",
                           [str(built.exports["mart_item_features"])]).fetchall()
     # cloth:2 is every user's newest target item: held out (warm_test or cold), never trained on

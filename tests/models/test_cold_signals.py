@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from crossrec.data.sparse import largest_per_column
-from crossrec.models.cold_signals import SIGNALS, ColdSignals
+from crossrec.models.cold_signals import SIGNALS, ColdSignals, SignalsConfig
 
 
 def rows(lists: list[list[int]], width: int) -> sp.csr_matrix:
@@ -25,7 +25,7 @@ FIT = np.array([0, 1, 2])
 
 
 def test_item_to_item_signals_known_answer():
-    sig = ColdSignals.build(SOURCE, TARGET, FIT, neighbours=1, shrink=0.0, top=1)
+    sig = ColdSignals.build(SOURCE, TARGET, FIT, SignalsConfig(neighbours=1, shrink=0.0, top=1))
     # cosine over fit users: s0 = {u0,u1}, s1 = {u1,u2}; t0 = {u0,u1}, t1 = {u1}, t2 = {u2}
     cos = sig.cross.toarray()
     assert cos[0].tolist() == pytest.approx([1.0, 1 / math.sqrt(2), 0.0])
@@ -42,21 +42,22 @@ def test_item_to_item_signals_known_answer():
 
 
 def test_user_knn_sums_the_most_similar_fit_users_target_rows():
-    sig = ColdSignals.build(SOURCE, TARGET, FIT, neighbours=1, shrink=0.0)
+    sig = ColdSignals.build(SOURCE, TARGET, FIT, SignalsConfig(neighbours=1, shrink=0.0))
     # a user with source item 1 only: its nearest fit user is u2 (source {1}, cosine 1)
     ev = sig.evidence(rows([[1]], 3))
     assert ev["user_knn"][0] == pytest.approx([0.0, 0.0, 1.0])
-    wide = ColdSignals.build(SOURCE, TARGET, FIT, neighbours=3, shrink=0.0)
+    wide = ColdSignals.build(SOURCE, TARGET, FIT, SignalsConfig(neighbours=3, shrink=0.0))
     knn = wide.evidence(rows([[1]], 3))["user_knn"][0]
     # u1 also shares item 1 (lower similarity), u0 shares nothing
     assert knn[2] > knn[1] == knn[0] > 0.0
 
 
 def test_a_held_out_users_target_rows_never_reach_the_evidence():
-    before = ColdSignals.build(SOURCE, TARGET, FIT, neighbours=3).evidence(SOURCE[[3]])
+    config = SignalsConfig(neighbours=3)
+    before = ColdSignals.build(SOURCE, TARGET, FIT, config).evidence(SOURCE[[3]])
     changed = TARGET.tolil()
     changed[3, :] = 1.0
-    after = ColdSignals.build(SOURCE, changed.tocsr(), FIT, neighbours=3).evidence(SOURCE[[3]])
+    after = ColdSignals.build(SOURCE, changed.tocsr(), FIT, config).evidence(SOURCE[[3]])
     for name in SIGNALS:
         assert np.array_equal(before[name], after[name]), name
 

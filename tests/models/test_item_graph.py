@@ -7,9 +7,9 @@ import polars as pl
 import pytest
 import torch
 
+from crossrec.bundle.hybrid import HybridRecommender, standardise
 from crossrec.data.domain import DomainData, load_domain_data
 from crossrec.models.item_graph import ItemGraph
-from crossrec.score.hybrid import HybridRecommender, standardise
 
 # u0: sport s0, cloth t0 | u1: sport s0 s1, cloth t1 | u2: sport s1 | u3: cloth t1
 HISTORIES = {"u0": ("0", "0"), "u1": ("01", "1"), "u2": ("1", ""), "u3": ("", "1")}
@@ -85,24 +85,28 @@ def test_standardise_rows():
 
 
 def test_a_hybrid_version_carries_its_graph_and_weight(data, tmp_path):
-    from crossrec.score.hybrid import load_recommender
-    from crossrec.train.checkpoint import load_graph, save_model
+    from crossrec.bundle.bundle import Bundle
+    from crossrec.bundle.config import BundleConfig, GraphPart
     from crossrec.train.stages import new_model
     from tests.conftest import RUN_DATE, tiny_settings
 
     model = new_model(tiny_settings(tmp_path / "d"), data)
     graph = ItemGraph.build(data, alpha=0.5, beta=0.3)
     fusion = {"weight": 0.7, "alpha": 0.5, "beta": 0.3}
-    folder = save_model(tmp_path / "models", model, data.vocab, RUN_DATE, {}, {}, graph, fusion)
-    again, saved = load_graph(folder)
-    assert saved == fusion
+    config = BundleConfig(max_history=20, graph=GraphPart(alpha=0.5, beta=0.3, weight=0.7))
+    folder = Bundle(model, data.vocab, config, graph, selection=fusion).save(
+        tmp_path / "models", RUN_DATE, {}, {})
+    loaded = Bundle.load(folder)
+    assert loaded.selection == fusion and loaded.config == config
+    again = loaded.graph
     assert (again.source_to_target != graph.source_to_target).nnz == 0
     assert (again.target_to_target != graph.target_to_target).nnz == 0
-    rec = load_recommender(folder, data, 20)
+    rec = loaded.recommender(data)
     assert isinstance(rec, HybridRecommender) and rec.weight == 0.7
     users = np.arange(len(data.users))
     assert torch.equal(rec.score(users), HybridRecommender(rec.model_rec, graph, 0.7).score(users))
     # the graph is part of the version's identity: another weight is another version
-    other = save_model(tmp_path / "models", model, data.vocab, RUN_DATE, {}, {}, graph,
-                       {**fusion, "weight": 0.5})
+    other_config = config.model_copy(update={"graph": GraphPart(alpha=0.5, beta=0.3, weight=0.5)})
+    other = Bundle(model, data.vocab, other_config, graph, selection=fusion).save(
+        tmp_path / "models", RUN_DATE, {}, {})
     assert other != folder

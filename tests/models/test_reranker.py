@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from crossrec.models.cold_signals import RANKED, SIGNALS
+from crossrec.models.cold_signals import RANKED, SIGNALS, SignalsConfig
 from crossrec.models.reranker import FEATURES, RerankerConfig, candidate_table
 from crossrec.train.rerank import fit_reranker, pseudo_cold_table
 
@@ -58,7 +58,7 @@ def test_pseudo_cold_labels_are_the_hidden_target_rows():
     rng = np.random.default_rng(2)
     source = sp.csr_matrix((rng.random((60, 15)) < 0.3).astype(np.float32))
     target = sp.csr_matrix((rng.random((60, 12)) < 0.3).astype(np.float32))
-    config = RerankerConfig(candidates=12, neighbours=5)
+    config = RerankerConfig(candidates=12, signals=SignalsConfig(neighbours=5))
     x, y = pseudo_cold_table(source, target, config, folds=3, seed=0)
     # every candidate of a 12-item catalogue is listed, so each user's labels are its target row
     both = (source.getnnz(axis=1) > 0) & (target.getnnz(axis=1) > 0)

@@ -3,7 +3,7 @@ import pyarrow as pa
 import pytest
 import scipy.sparse as sp
 
-from crossrec.score.explain import explain, explanation_array
+from crossrec.ranking.explain import explain, explanation_array
 
 
 def test_graph_contributions_known_answer():

@@ -12,13 +12,12 @@ import pytest
 import torch
 
 from crossrec import storage
+from crossrec.layout import Layout
 from crossrec.schemas import RECOMMENDATIONS
 from crossrec.score.publish import (
     check_staging,
-    lake_partition,
     recommendation_table,
     shard_ranges,
-    staging_dir,
     write_part,
 )
 from crossrec.storage import recover_swap, swap_into_place
@@ -46,12 +45,12 @@ def seen_ids(rec):
 
 
 def publish(rec, tmp_path, version="v1", shard_users=4):
-    staging = staging_dir(tmp_path, DAY, "t", version)
+    staging = Layout(tmp_path).recommendations_staging(DAY, "t", version)
     shards = shard_ranges(len(rec.data.users), shard_users)
     for i, (a, b) in enumerate(shards):
         write_part(recommendation_table(rec, K, version, np.arange(a, b)), staging, i)
     check_staging(staging, seen_ids(rec), K, set(rec.data.users), len(shards))
-    return swap_into_place(staging, lake_partition(tmp_path, DAY, "t"))
+    return swap_into_place(staging, Layout(tmp_path).recommendations(DAY, "t"))
 
 
 def test_shard_ranges_cover_every_user_once():
@@ -78,7 +77,7 @@ def test_every_user_scored_sorted_without_seen_items(rec, tmp_path):
 def test_three_readers_read_the_partition_unchanged(rec, tmp_path):
     publish(rec, tmp_path)
     root = tmp_path / "lake" / "recommendations"
-    want = pq.read_table(sorted(lake_partition(tmp_path, DAY, "t").iterdir())).to_pylist()
+    want = pq.read_table(sorted(Layout(tmp_path).recommendations(DAY, "t").iterdir())).to_pylist()
     want = [(r["user_id"], r["rank"], r["item_id"], r["score"]) for r in want]
 
     got_duck = duckdb.sql(

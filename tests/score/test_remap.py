@@ -5,12 +5,12 @@ import polars as pl
 import pytest
 import torch
 
+from crossrec.bundle.bundle import Bundle
+from crossrec.bundle.config import BundleConfig
+from crossrec.bundle.remap import RemappedRecommender, to_vocab
 from crossrec.data.domain import DomainData, load_domain_data
 from crossrec.ranking.recommender import Recommender
-from crossrec.score.hybrid import load_recommender
 from crossrec.score.publish import recommendation_table
-from crossrec.score.remap import RemappedRecommender, to_vocab
-from crossrec.train.checkpoint import save_model
 from crossrec.train.stages import new_model
 from tests.conftest import RUN_DATE, tiny_settings
 
@@ -67,9 +67,10 @@ def test_an_older_version_scores_today_with_explanations(tmp_path):
     model = new_model(tiny_settings(tmp_path / "d"), old)
     with torch.no_grad():  # every source item's dot product with every target item is > 0
         model.item_tower.embedding.weight.uniform_(0.5, 1.0)
-    folder = save_model(tmp_path / "models", model, old.vocab, RUN_DATE, {}, {})
-    before = load_recommender(folder, old, 20)
-    now = load_recommender(folder, new, 20)
+    folder = Bundle(model, old.vocab, BundleConfig(max_history=20)).save(
+        tmp_path / "models", RUN_DATE, {}, {})
+    before = Bundle.load(folder).recommender(old)
+    now = Bundle.load(folder).recommender(new)
     assert isinstance(now, RemappedRecommender)
     # u0's history is unchanged, so its scores on the items both days share are the same
     assert torch.allclose(now.score(np.array([0]))[0, 1:], before.score(np.array([0]))[0])

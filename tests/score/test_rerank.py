@@ -5,13 +5,14 @@ import polars as pl
 import pytest
 import torch
 
+from crossrec.bundle.hybrid import HybridRecommender
+from crossrec.bundle.rerank import RerankedRecommender, fit_signals
 from crossrec.data.domain import DomainData, load_domain_data
 from crossrec.data.sparse import interaction_matrix
 from crossrec.errors import CorruptModelError
+from crossrec.models.cold_signals import SignalsConfig
 from crossrec.models.item_graph import ItemGraph
 from crossrec.models.reranker import Reranker, RerankerConfig, candidate_table
-from crossrec.score.hybrid import HybridRecommender, load_recommender
-from crossrec.score.rerank import RerankedRecommender, fit_signals
 from tests.conftest import RUN_DATE, tiny_settings
 
 N_USERS, N_COLD = 40, 8
@@ -19,6 +20,11 @@ N_USERS, N_COLD = 40, 8
 
 @pytest.fixture
 def data(tmp_path) -> DomainData:
+    return small_world(tmp_path)
+
+
+def small_world(tmp_path) -> DomainData:
+    """Users with 4 of 12 source items each, the first N_COLD without target rows."""
     rng = np.random.default_rng(0)
     rows = []
     for u in range(N_USERS):
@@ -54,7 +60,8 @@ class BaseScores:
 
 def reranker(candidates: int = 4) -> Reranker:
     torch.manual_seed(0)
-    return Reranker(RerankerConfig(candidates=candidates, neighbours=5)).eval()
+    config = RerankerConfig(candidates=candidates, signals=SignalsConfig(neighbours=5))
+    return Reranker(config).eval()
 
 
 def cold_and_warm(data) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +72,7 @@ def cold_and_warm(data) -> tuple[np.ndarray, np.ndarray]:
 
 def test_cold_users_get_their_candidates_on_top_in_the_rerankers_order(data):
     base, model = BaseScores(data), reranker()
-    signals = fit_signals(data, 5)
+    signals = fit_signals(data, SignalsConfig(neighbours=5))
     rec = RerankedRecommender(base, model, signals)
     cold, warm = cold_and_warm(data)
     assert len(cold) == N_COLD
@@ -92,31 +99,36 @@ def test_cold_users_get_their_candidates_on_top_in_the_rerankers_order(data):
 
 
 def test_a_version_with_a_reranker_loads_reranked_and_checks_its_files(data, tmp_path):
-    from crossrec.train.checkpoint import load_reranker, save_model
+    from crossrec.bundle.bundle import Bundle
+    from crossrec.bundle.config import BundleConfig, GraphPart
     from crossrec.train.stages import new_model
 
     model = new_model(tiny_settings(tmp_path / "d"), data)
     graph = ItemGraph.build(data)
     fusion = {"weight": 0.7, "alpha": 0.5, "beta": 0.3}
-    folder = save_model(tmp_path / "models", model, data.vocab, RUN_DATE, {}, {}, graph,
-                        fusion, reranker())
-    loaded = load_reranker(folder)
+    config = BundleConfig(max_history=20, graph=GraphPart(alpha=0.5, beta=0.3, weight=0.7),
+                          reranker=reranker().config)
+    bundle = Bundle(model, data.vocab, config, graph, reranker(), fusion)
+    folder = bundle.save(tmp_path / "models", RUN_DATE, {}, {})
+    loaded = Bundle.load(folder).reranker
     assert loaded.config == reranker().config
     for k, v in reranker().state_dict().items():
         assert torch.equal(loaded.state_dict()[k], v)
-    rec = load_recommender(folder, data, 20)
+    rec = Bundle.load(folder).recommender(data)
     assert isinstance(rec, RerankedRecommender) and isinstance(rec.base, HybridRecommender)
     users = np.arange(len(data.users))
-    direct = RerankedRecommender(rec.base, reranker(), fit_signals(data, 5))
+    direct = RerankedRecommender(rec.base, reranker(),
+                                 fit_signals(data, SignalsConfig(neighbours=5)))
     assert torch.equal(rec.score(users), direct.score(users))
     # the reranker is part of the version's identity and of its checksums
-    plain = save_model(tmp_path / "models", model, data.vocab, RUN_DATE, {}, {}, graph, fusion)
-    assert plain != folder and load_reranker(plain) is None
+    plain = Bundle(model, data.vocab, config.model_copy(update={"reranker": None}), graph,
+                   None, fusion).save(tmp_path / "models", RUN_DATE, {}, {})
+    assert plain != folder and Bundle.load(plain).reranker is None
     blob = bytearray((folder / "reranker.safetensors").read_bytes())
     blob[-1] ^= 0xFF
     (folder / "reranker.safetensors").write_bytes(bytes(blob))
     with pytest.raises(CorruptModelError, match="reranker.safetensors"):
-        load_recommender(folder, data, 20)
+        Bundle.load(folder)
 
 
 def test_published_rows_of_reranked_users_explain_with_their_own_source_items(data):
@@ -127,7 +139,7 @@ def test_published_rows_of_reranked_users_explain_with_their_own_source_items(da
     tower = ModelRecommender(new_model(tiny_settings(data_dir="unused"), data), data, 20,
                              which="all")
     rec = RerankedRecommender(HybridRecommender(tower, ItemGraph.build(data), 1.0), reranker(),
-                              fit_signals(data, 5))
+                              fit_signals(data, SignalsConfig(neighbours=5)))
     cold, _ = cold_and_warm(data)
     table = recommendation_table(rec, 3, "v", users=cold, explain_n=2).to_pylist()
     assert len(table) == 3 * len(cold)

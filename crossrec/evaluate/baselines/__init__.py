@@ -1,4 +1,4 @@
-"""Baselines of the evaluation protocol (DESIGN.md §4), behind the ``Recommender`` interface."""
+"""Baselines of the evaluation protocol (docs/architecture.md), behind ``Recommender``."""
 
 from crossrec.evaluate.baselines.cmf import JointALS
 from crossrec.evaluate.baselines.cooccurrence import CooccurrenceKNN, cross_domain_cosine

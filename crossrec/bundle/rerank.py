@@ -19,15 +19,15 @@ from crossrec.data.sparse import (
     interaction_matrix,
     overlap_users,
 )
-from crossrec.models.cold_signals import ColdSignals
+from crossrec.models.cold_signals import ColdSignals, SignalsConfig
 from crossrec.models.reranker import Reranker, candidate_table
 from crossrec.ranking.recommender import Recommender
 
 
-def fit_signals(data: DomainData, neighbours: int) -> ColdSignals:
+def fit_signals(data: DomainData, config: SignalsConfig) -> ColdSignals:
     """Signals over every user with training rows in both domains of ``data``."""
     source, target = domain_matrix(data, SOURCE), domain_matrix(data, TARGET)
-    return ColdSignals.build(source, target, overlap_users(source, target), neighbours)
+    return ColdSignals.build(source, target, overlap_users(source, target), config)
 
 
 class RerankedRecommender(Recommender):
@@ -62,3 +62,7 @@ class RerankedRecommender(Recommender):
         base.scatter_(1, torch.from_numpy(cand), lift + learned)
         scores[at] = base
         return scores
+
+    def explain(self, users: np.ndarray, cols: np.ndarray, n: int) -> np.ndarray:
+        """Reordered, but the base model still says why."""
+        return self.base.explain(users, cols, n)

@@ -80,3 +80,9 @@ class RemappedRecommender(Recommender):
         out = torch.full((len(users), t1 - t0), float("-inf"))
         out[:, self.known] = inner[:, self.old_columns]
         return out
+
+    def explain(self, users: np.ndarray, cols: np.ndarray, n: int) -> np.ndarray:
+        """Explained in the model's indices, mapped back onto today's."""
+        inner_cols = np.where(cols >= 0, self.column_map[np.maximum(cols, 0)], -1)
+        old = self.inner.explain(users, inner_cols, n)
+        return np.where(old >= 0, self.new_of_old[np.maximum(old, 0)], -1)

@@ -2,29 +2,20 @@
 
 Both are standardised per user (zero mean, unit variance over the target catalogue) before a
 weighted sum, so the weight means the same thing for every user and model version. The weight
-is chosen on the cold *validation* users (model selection, never the test users) and saved with
-the model version.
+is chosen on the cold *validation* users (model selection, never the test users) and saved in
+the bundle's config.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
-from crossrec.data.domain import DomainData
 from crossrec.data.sparse import interaction_matrix
 from crossrec.models.item_graph import ItemGraph
 from crossrec.models.tower_recommender import ModelRecommender
+from crossrec.ranking.explain import explain
 from crossrec.ranking.recommender import Recommender
-from crossrec.score.remap import RemappedRecommender, to_vocab
-from crossrec.score.rerank import RerankedRecommender, fit_signals
-from crossrec.train.checkpoint import load_graph, load_model, load_reranker
-
-WEIGHT_GRID = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0)
-"""Fusion weights tried on the validation users: denser near 0, where the sparse graph
-scores (large z-scores on the few items they reach) start to dominate the ranking."""
 
 
 def standardise(scores: torch.Tensor) -> torch.Tensor:
@@ -63,25 +54,10 @@ class HybridRecommender(Recommender):
         share = max(1.0 - self.weight, 1e-3)
         return fused + share * standardise(tower)
 
-
-def load_recommender(folder: Path, data: DomainData, max_history: int, which: str = "train",
-                     device: str = "cpu") -> Recommender:
-    """The model version at ``folder`` as a recommender: hybrid where the version carries an
-    item graph, the two-tower model alone otherwise, with its cold users reranked where it
-    carries a reranker. A version trained on another item vocabulary is re-indexed onto
-    ``data`` (:class:`RemappedRecommender`)."""
-    model, vocab = load_model(folder)
-    same = list(vocab.item_ids) == list(data.vocab.item_ids)
-    # a version from an earlier run (the gate's champion) scores today's data re-indexed
-    own = data if same else to_vocab(data, vocab)
-    tower = ModelRecommender(model, own, max_history, which=which, device=device)
-    saved = load_graph(folder, verified=True)
-    rec: Recommender = tower
-    if saved is not None:
-        graph, fusion = saved
-        rec = HybridRecommender(tower, graph, float(fusion["weight"]))
-    reranker = load_reranker(folder, verified=True)
-    if reranker is not None:
-        # the statistics it reads come from the rows being scored, like the graph scores
-        rec = RerankedRecommender(rec, reranker, fit_signals(own, reranker.config.neighbours))
-    return rec if same else RemappedRecommender(rec, data)
+    def explain(self, users: np.ndarray, cols: np.ndarray, n: int) -> np.ndarray:
+        """Each source item's exact additive term in the graph score, ``W[i, j]``."""
+        data = self.data
+        s0 = data.vocab.domain_ranges[0][0]
+        hist = [data.all_hist[data.source][u] - s0 for u in users]
+        local = explain(hist, cols, n, graph=self.graph.source_to_target)
+        return np.where(local >= 0, local + s0, -1)
