@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -93,8 +93,8 @@ class ModelConfig(StrictModel):
     pairs (sport/phone) a cold user's few co-occurrences are weak evidence and popularity is
     the better prior there. On a tie the earlier value is kept (at fusion weight 0 every
     value ties), so the boost comes last."""
-    fusion_weights: list[float] = Field([0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0],
-                                        min_length=1)
+    fusion_weights: list[Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        [0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0], min_length=1)
     """Fusion weights of the item graph tried on the cold validation users: denser near 0,
     where the sparse graph scores (large z-scores on the few items they reach) start to
     dominate the ranking. On a tie the earlier weight is kept."""

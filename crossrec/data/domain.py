@@ -1,8 +1,8 @@
 """In-memory view of ``mart_interactions`` that trainers, the evaluator and the scorer share.
 
 The vocabulary holds only items that have at least one *training* row: the ranking candidates of
-the evaluation protocol ("all target items seen in training", docs/architecture.md). Items seen only in held-out rows cannot be
-recommended and are ignored when they appear in a history.
+the evaluation protocol ("all target items seen in training", docs/architecture.md). Items seen
+only in held-out rows cannot be recommended and are ignored when they appear in a history.
 """
 
 from __future__ import annotations
