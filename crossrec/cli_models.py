@@ -58,6 +58,7 @@ def list_models(config: ConfigOpt = None, data_dir: DataDirOpt = None,
         typer.echo(f"no model versions in {models}")
         return
     typer.echo(f"{'version':<24} {'status':<16} {'val ndcg@10':>11}  last decision")
+    corrupt = []
     for name in names:
         info = version_summary(models, name)
         score = info["val_ndcg@10"]
@@ -69,8 +70,11 @@ def list_models(config: ConfigOpt = None, data_dir: DataDirOpt = None,
                 verify(models / name)
             except CrossrecError as exc:
                 note = f"CORRUPT: {exc}"
+                corrupt.append(f"{name} ({exc})")
         typer.echo(f"{name:<24} {registry.status(name):<16} "
                    f"{'' if score is None else f'{score:.4f}':>11}  {note}")
+    if corrupt:
+        _fail(CrossrecError(f"{len(corrupt)} corrupt model version(s): {'; '.join(corrupt)}"), 1)
 
 
 @models_app.command()

@@ -6,6 +6,7 @@ Run options (device, seed, threads) live apart from model and training hyper-par
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -247,7 +248,7 @@ def _describe(err: ValidationError, origin: str) -> str:
     if first["type"] == "extra_forbidden":
         what = f"unknown key '{key}'"
     else:
-        what = f"invalid value for '{key}': {first['msg']}"
+        what = f"invalid value for '{key}': {' '.join(first['msg'].split())}"
     more = len(err.errors()) - 1
     return f"{origin}: {what}" + (f" (and {more} more problem(s))" if more else "")
 
@@ -255,7 +256,9 @@ def _describe(err: ValidationError, origin: str) -> str:
 def load_settings(path: Path | None = None, **overrides) -> Settings:
     """Settings from a TOML file (or defaults), with top-level overrides applied on top.
 
-    Relative paths inside the file are resolved against the file's folder.
+    Relative paths inside the file are resolved against the file's folder. Types are strict
+    (pydantic's strict mode on the file's JSON form): ``true`` is not a number and ``"30"``
+    not an integer; any problem is one ConfigError line naming the file and the key.
     """
     raw: dict = {}
     origin = "settings"
@@ -264,13 +267,17 @@ def load_settings(path: Path | None = None, **overrides) -> Settings:
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
         try:
-            raw = tomllib.loads(path.read_text())
+            raw = tomllib.loads(path.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not valid UTF-8 (byte {exc.start}: {exc.reason})"
+                              ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
         base = path.parent
-        if "data_dir" in raw:
+        if isinstance(raw.get("data_dir"), str):  # anything else is the validator's to refuse
             raw["data_dir"] = str(base / raw["data_dir"])
-        for src in raw.get("sources", []):
+        sources = raw.get("sources")
+        for src in sources if isinstance(sources, list) else []:
             for key in ("path", "meta_path"):
                 if isinstance(src, dict) and isinstance(src.get(key), str) and not is_url(src[key]):
                     src[key] = str(base / src[key])
@@ -280,7 +287,7 @@ def load_settings(path: Path | None = None, **overrides) -> Settings:
             if isinstance(section, dict) and isinstance(section.get(key), str):
                 section[key] = str(base / section[key])
     raw.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return Settings.model_validate(raw)
+    try:  # TOML dates and override Paths become text, as in the file
+        return Settings.model_validate_json(json.dumps(raw, default=str), strict=True)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, origin)) from None

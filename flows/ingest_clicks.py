@@ -31,7 +31,8 @@ def ingest_task(settings: Settings, event_date: date, downloads: list[Path],
     summary = ingest_day(settings, event_date, downloads, now=as_of)
     t = summary["totals"]
     get_run_logger().info("click logs of %s: read %d, kept %d (%d late), quarantined %d %s; "
-                          "%d file(s) already ingested", event_date, t["read"], t["kept"],
+                          "%d file(s) skipped (already ingested, or not a click log)", event_date,
+                          t["read"], t["kept"],
                           t["late"], t["quarantined"], summary["quarantined_by_reason"],
                           len(summary["skipped_files"]))
     if summary["files"]:

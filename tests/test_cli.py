@@ -1,5 +1,7 @@
 """Bad input at the command line: one line that says what and where, non-zero, nothing written."""
 
+import shutil
+
 from typer.testing import CliRunner
 
 from crossrec.cli import app
@@ -79,3 +81,30 @@ def test_serve_without_a_server_says_how_to_start_one(tmp_path):
         result = runner.invoke(app, ["serve", "--data-dir", str(tmp_path / "data")])
     assert result.exit_code == 2
     assert "is not reachable" in result.output and "prefect server start" in result.output
+
+
+def test_models_list_verify_fails_naming_each_corrupt_version(tmp_path):
+    """Issue 24 #12: `models list --verify` printed CORRUPT and exited 0, and a version whose
+    checksums.json was rewritten after an edit passed."""
+    from crossrec.integrity import write_manifest
+    from tests.test_integrity import FILES, hand_made_version
+
+    models = tmp_path / "data" / "models"
+    good = hand_made_version(models, FILES, "20261121")
+    edited = hand_made_version(models, FILES | {"config.json": b'{"dim": 9}'}, "20261122")
+    (edited / "model.safetensors").write_bytes(b"other weights")
+    write_manifest(edited)  # checksums rewritten to match the edit
+    flipped = hand_made_version(models, FILES | {"fusion.json": b'{"weight": 1}'}, "20261123")
+    (flipped / "metrics.json").write_bytes(b'{"x": 1}')  # checksums not rewritten
+    args = ["models", "list", "--data-dir", str(tmp_path / "data"), "--verify"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "2 corrupt model version(s)" in result.output
+    assert f"{edited.name} (" in result.output and "not to its name" in result.output
+    assert f"{flipped.name} (" in result.output and "metrics.json: checksum mismatch" in (
+        result.output)
+    assert f"{good.name} (" not in result.output
+    for folder in (edited, flipped):
+        shutil.rmtree(folder)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output

@@ -1,6 +1,8 @@
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from crossrec.config import Settings, load_settings
@@ -77,3 +79,60 @@ def test_click_drop_dir_is_resolved_against_the_config_folder(tmp_path):
     cfg = tmp_path / "conf" / "crossrec.toml"
     cfg.write_text('[clicks]\ndrop_dir = "drop"\n')
     assert load_settings(cfg).clicks.drop_dir == tmp_path / "conf" / "drop"
+
+
+# --- hostile config files (issue 24 #11): strict types, one line naming the key and the file ---
+
+KEYS = {  # key -> (TOML section or None, kind)
+    "data_dir": (None, "path"), "sources": (None, "list"), "run.lock_timeout_s": ("run", "float"),
+    "score.top_n": ("score", "int"), "train.batch_size": ("train", "int"),
+    "clicks.future_tolerance_s": ("clicks", "int"), "run.progress": ("run", "bool"),
+    "gate.tolerance": ("gate", "float"), "clicks.urls": ("clicks", "list"),
+}
+WRONG = {  # TOML literals that are not of the kind (each once coerced, or a traceback)
+    "int": ["true", '"30"', "30.0", '"1e3"', "[30]"],
+    "float": ["true", "false", '"1.5"', "[1.0]", "{ a = 1 }"],
+    "bool": ["1", '"true"', '"yes"', "0.0"],
+    "path": ["5", "true", "1.5", "[1]", "{ a = 1 }"],
+    "list": ["5", '"x"', "true", "{ a = 1 }"],
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=st.sampled_from(sorted(KEYS)).flatmap(
+    lambda key: st.tuples(st.just(key), st.sampled_from(WRONG[KEYS[key][1]]))))
+def test_a_value_of_the_wrong_type_is_one_line_naming_key_and_file(tmp_path_factory, case):
+    key, literal = case
+    section, _ = KEYS[key]
+    name = key.split(".")[-1]
+    text = f"{name} = {literal}\n" if section is None else f"[{section}]\n{name} = {literal}\n"
+    path = tmp_path_factory.mktemp("cfg") / "crossrec.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    msg = str(err.value)
+    assert f"'{key}" in msg and str(path) in msg and "\n" not in msg
+
+
+BAD_UTF8 = st.sampled_from([b"\xff", b"\xc3", b"\xe2\x82", b"\xc0\xaf", b"\xed\xa0\x80"])
+
+
+@settings(max_examples=30, deadline=None)
+@given(bad=BAD_UTF8, at=st.integers(0, 10**6))
+def test_a_config_that_is_not_utf8_is_one_line_naming_the_file(tmp_path_factory, bad, at):
+    good = b'data_dir = "out"\n[score]\ntop_n = 5\n'
+    at %= len(good) + 1
+    path = tmp_path_factory.mktemp("cfg") / "crossrec.toml"
+    path.write_bytes(good[:at] + bad + good[at:])
+    with pytest.raises(ConfigError, match="not valid UTF-8") as err:
+        load_settings(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_right_types_still_load(tmp_path):
+    s = load_settings(write(tmp_path, 'data_dir = "out"\n[run]\nlock_timeout_s = 1\n'
+                                      "progress = false\n[score]\ntop_n = 30\nmemory_mb = 64\n"
+                                      "[gate]\ntolerance = 0\n"))
+    assert (s.run.lock_timeout_s, s.score.top_n, s.score.memory_mb) == (1.0, 30, 64.0)
+    assert s.data_dir == tmp_path / "out" and s.run.progress is False
+    assert load_settings(None, data_dir=tmp_path / "d").data_dir == tmp_path / "d"

@@ -1,11 +1,14 @@
 """Ingest one day of click logs into ``lake/clicks/event_date=D/``, idempotently.
 
-Inputs: every ``*.jsonl[.gz]`` / ``*.parquet`` in ``<drop_dir>/event_date=D/`` plus the
-configured URLs (downloaded). What happens to each record, in order:
+Inputs: every ``*.jsonl`` / ``*.ndjson`` / ``*.json`` (each maybe ``.gz``) / ``*.parquet`` in
+``<drop_dir>/event_date=D/`` plus the configured URLs (downloaded); any other entry of the
+folder is listed in the summary's ``skipped_files`` with why. What happens to each record, in order:
 
 1. parsed and field-checked (:mod:`crossrec.clicks.parse`); bad ones are quarantined;
 2. quarantined too: timestamps in the future, a ``rec_run_date`` with no published
-   recommendations, a user or item that run did not serve;
+   recommendations, and any event that does not answer a served row: the (user, item) pair
+   must be in that run's published list, at the rank and from the model version served, and
+   the event not earlier than the list (its run date, midnight UTC);
 3. duplicates by ``event_id``, within the batch (the first delivery wins) or already in the
    lake, are dropped and quarantined with a pointer to the copy that was kept;
 4. the kept events pass the Great Expectations suite of the ``stg_clicks`` contract, or
@@ -30,8 +33,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from crossrec.clicks.parse import FIELDS, ParsedFile, parse_file
+from crossrec.clicks.parse import FIELDS, SUFFIXES, ParsedFile, parse_file
 from crossrec.config import Settings
 from crossrec.errors import InputDataError, ValidationFailed
 from crossrec.features.contracts import load_contract
@@ -39,7 +43,6 @@ from crossrec.layout import Layout
 from crossrec.schemas import CLICKS, QUARANTINE
 from crossrec.storage import partition_dir, write_parquet_atomic, write_text_atomic
 
-SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".parquet")
 EVENTS = {"event_id": pl.String, "event_ts": pl.Datetime("us", "UTC"), "user_id": pl.String,
           "item_id": pl.String, "event_type": pl.String, "rec_run_date": pl.Date,
           "rank": pl.Int16, "model_version": pl.String, "line": pl.Int64, "file": pl.String,
@@ -71,11 +74,21 @@ def click_paths(settings: Settings, event_date: date) -> ClickPaths:
     )
 
 
-def drop_files(paths: ClickPaths) -> list[Path]:
+def drop_files(paths: ClickPaths) -> tuple[list[Path], list[dict]]:
+    """The click logs of the drop folder (names the parser reads), and every other entry
+    there with why it is not read: nothing in the folder is passed over without a word."""
     if not paths.drop.is_dir():
-        return []
-    return sorted(p for p in paths.drop.iterdir()
-                  if p.is_file() and p.name.lower().endswith(SUFFIXES))
+        return [], []
+    files, skipped = [], []
+    for p in sorted(paths.drop.iterdir()):
+        if not p.is_file():
+            skipped.append({"file": p.name, "reason": "not a regular file"})
+        elif not p.name.lower().endswith(SUFFIXES):
+            skipped.append({"file": p.name, "reason": "not a click log name (expected "
+                            f"{', '.join(SUFFIXES)})"})
+        else:
+            files.append(p)
+    return files, skipped
 
 
 def sha256(path: Path) -> str:
@@ -106,21 +119,38 @@ def _quarantine_rows(frame: pl.DataFrame, reason: str, detail: pl.Expr, column: 
         pl.concat_str([pl.col(c).cast(pl.String) for c in FIELDS], separator=" | ").alias("raw"))
 
 
-def _served(settings: Settings, run_dates: list[date]) -> dict[date, pl.DataFrame]:
-    """(user_id, item_id) served on each rec_run_date that has a published partition."""
-    out = {}
+def _served(settings: Settings, run_dates: list[date]) -> pl.DataFrame:
+    """The rows published for each rec_run_date that has a partition: (rec_run_date,
+    user_id, item_id, rank, model_version)."""
+    out = []
     for day in run_dates:
         folder = Layout(settings.data_dir).recommendations(day, settings.domains.target)
         if folder.is_dir():
-            out[day] = pl.read_parquet(folder / "*.parquet", columns=["user_id", "item_id"])
-    return out
+            out.append(read_parts(folder, ["user_id", "item_id", "rank", "model_version"])
+                       .with_columns(pl.lit(day, dtype=pl.Date).alias("rec_run_date")))
+    if not out:
+        return pl.DataFrame(schema={"user_id": pl.String, "item_id": pl.String,
+                                    "rank": pl.Int16, "model_version": pl.String,
+                                    "rec_run_date": pl.Date})
+    return pl.concat(out)
+
+
+def read_parts(folder: Path, columns: list[str] | None = None) -> pl.DataFrame:
+    """Every ``*.parquet`` directly in ``folder``, listed literally: a data folder whose path
+    holds glob characters (``[1]``, ``*``) is a name, never a pattern."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix == ".parquet"
+                   and not p.name.startswith("."))
+    if not files:
+        raise InputDataError(f"{folder}: no Parquet parts")
+    return pl.from_arrow(pa.concat_tables(
+        [pq.read_table(f, columns=columns) for f in files], promote_options="default"))
 
 
 def _existing_ids(lake: Path) -> pl.DataFrame:
     files = sorted(lake.glob("event_date=*/*.parquet"))
     if not files:
         return pl.DataFrame(schema={"event_id": pl.String, "kept_in": pl.String})
-    return pl.concat([pl.read_parquet(f, columns=["event_id"]).with_columns(
+    return pl.concat([pl.from_arrow(pq.read_table(f, columns=["event_id"])).with_columns(
         pl.lit(f"{f.parent.name}/{f.name}").alias("kept_in")) for f in files])
 
 
@@ -136,26 +166,64 @@ def screen(events: pl.DataFrame, settings: Settings, now: datetime, lake: Path
     events = events.filter(~future)
 
     served = _served(settings, sorted(set(events["rec_run_date"].to_list())))
-    published = pl.col("rec_run_date").is_in(list(served))
+    published = pl.col("rec_run_date").is_in(served["rec_run_date"].unique().implode())
     bad.append(_quarantine_rows(events.filter(~published), "no published run",
                                 pl.format("no recommendations published for {}",
                                           pl.col("rec_run_date")), "rec_run_date"))
-    events = events.filter(published)
-    keep = []
-    for day, recs in served.items():
-        batch = events.filter(pl.col("rec_run_date") == day)
-        known_user = pl.col("user_id").is_in(recs["user_id"].unique().implode())
-        known_item = pl.col("item_id").is_in(recs["item_id"].unique().implode())
-        bad.append(_quarantine_rows(batch.filter(~known_user), "unknown user",
-                                    pl.format("{} got no list on {}", pl.col("user_id"),
-                                              pl.col("rec_run_date")), "user_id"))
-        bad.append(_quarantine_rows(batch.filter(known_user & ~known_item), "unknown item",
-                                    pl.format("{} was served to nobody on {}",
-                                              pl.col("item_id"), pl.col("rec_run_date")),
-                                    "item_id"))
-        keep.append(batch.filter(known_user & known_item))
-    events = pl.concat(keep) if keep else events.clear()
+    events = _match_served(events.filter(published), served, bad)
+    return _deduplicate(events, bad, lake)
 
+
+def _flag(frame: pl.DataFrame, keys: list[str], name: str) -> pl.DataFrame:
+    return frame.select(keys).unique().with_columns(pl.lit(True).alias(name))
+
+
+def _match_served(events: pl.DataFrame, served: pl.DataFrame, bad: list[pl.DataFrame]
+                  ) -> pl.DataFrame:
+    """Keep an event only if it answers a row that was served: the same (user, item) pair in
+    the list of its ``rec_run_date``, at the rank and from the model version that list had,
+    and not before that list existed (its run date, midnight UTC). Each failing event is
+    quarantined with the first reason that applies."""
+    day, user, item = "rec_run_date", "user_id", "item_id"
+    pair = served.group_by(day, user, item).agg(pl.col("rank").min().alias("served_rank"),
+                                                pl.col("model_version").first()
+                                                .alias("served_model"))
+    events = (events
+              .join(_flag(served, [day, user], "_user"), on=[day, user], how="left")
+              .join(_flag(served, [day, item], "_item"), on=[day, item], how="left")
+              .join(pair, on=[day, user, item], how="left")
+              .join(_flag(served, [day, user, item, "rank"], "_rank"),
+                    on=[day, user, item, "rank"], how="left")
+              .join(_flag(served, [day, user, item, "rank", "model_version"], "_model"),
+                    on=[day, user, item, "rank", "model_version"], how="left")
+              .with_columns(pl.col("_user", "_item", "_rank", "_model").fill_null(False)))
+    list_start = pl.col(day).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    checks = [
+        (pl.col("event_ts") < list_start, "before its list", "event_ts",
+         pl.format("{} is before the list of {} existed", pl.col("event_ts"), pl.col(day))),
+        (~pl.col("_user"), "unknown user", user,
+         pl.format("{} got no list on {}", pl.col(user), pl.col(day))),
+        (~pl.col("_item"), "unknown item", item,
+         pl.format("{} was served to nobody on {}", pl.col(item), pl.col(day))),
+        (pl.col("served_rank").is_null(), "unserved pair", item,
+         pl.format("{} was not in the list of {} on {}", pl.col(item), pl.col(user),
+                   pl.col(day))),
+        (~pl.col("_rank"), "wrong rank", "rank",
+         pl.format("rank {} but {} was served at rank {}", pl.col("rank"), pl.col(item),
+                   pl.col("served_rank"))),
+        (~pl.col("_model"), "wrong model version", "model_version",
+         pl.format("{} but the list of {} came from {}", pl.col("model_version"), pl.col(day),
+                   pl.col("served_model"))),
+    ]
+    for failed, reason, column, detail in checks:
+        bad.append(_quarantine_rows(events.filter(failed), reason, detail, column))
+        events = events.filter(~failed)
+    return events.drop("_user", "_item", "served_rank", "served_model", "_rank", "_model")
+
+
+def _deduplicate(events: pl.DataFrame, bad: list[pl.DataFrame], lake: Path
+                 ) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """The first delivery of each event_id not already in the lake."""
     events = events.sort("file_order", "line")
     first = events.group_by("event_id", maintain_order=True).agg(
         pl.col("file").first().alias("first_file"), pl.col("line").first().alias("first_line"))
@@ -216,15 +284,32 @@ def roll_back_pending(paths: ClickPaths) -> list[Path]:
     remove the files it listed in its intent file, so its inputs are ingested again from a
     clean lake (the same result as if the crash never happened); if the manifest already
     holds its inputs, it had committed and only the intent file goes. Returns what was
-    removed."""
+    removed.
+
+    The intent file is data, not trusted: every path in it is resolved (``..``, absolute
+    paths and symlinks included) and must be a Parquet file under the click lake or the click
+    quarantine, or nothing at all is deleted and :class:`InputDataError` says which entry."""
     if not paths.pending.is_file():
         return []
-    intent = json.loads(paths.pending.read_text())
+    intent = _read_state(paths.pending)
+    if not (isinstance(intent, dict) and all(
+            isinstance(intent.get(k), list) and all(isinstance(v, str) for v in intent[k])
+            for k in ("inputs", "outputs"))):
+        raise InputDataError(f"{paths.pending}: not an ingestion intent (expected lists of "
+                             "text 'inputs' and 'outputs'); nothing deleted")
+    root = paths.pending.parent.parent  # paths are stored relative to the data folder
+    homes = [paths.lake.resolve(), paths.quarantine.parent.resolve()]
+    targets = []
+    for name in intent["outputs"]:
+        f = (root / name).resolve()
+        if f.suffix != ".parquet" or not any(f.is_relative_to(h) for h in homes):
+            raise InputDataError(
+                f"{paths.pending}: output {name!r} resolves to {f}, not a Parquet part under "
+                f"{homes[0]} or {homes[1]}; refusing to delete anything (check that file)")
+        targets.append(f)
     removed = []
     if not set(intent["inputs"]) <= set(_read_manifest(paths.manifest)):
-        root = paths.pending.parent.parent  # paths are stored relative to the data folder
-        for name in intent["outputs"]:
-            f = root / name
+        for f in targets:
             if f.is_file():
                 f.unlink()
                 removed.append(f)
@@ -232,8 +317,21 @@ def roll_back_pending(paths: ClickPaths) -> list[Path]:
     return removed
 
 
+def _read_state(path: Path) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputDataError(f"{path}: unreadable state file ({exc})") from None
+
+
 def _read_manifest(path: Path) -> dict[str, dict]:
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    manifest = _read_state(path)
+    if not isinstance(manifest, dict) or not all(isinstance(v, dict)
+                                                 for v in manifest.values()):
+        raise InputDataError(f"{path}: not a manifest of ingested files (sha256 -> entry)")
+    return manifest
 
 
 def ingest_day(settings: Settings, event_date: date, extra_files: list[Path] | None = None,
@@ -244,7 +342,8 @@ def ingest_day(settings: Settings, event_date: date, extra_files: list[Path] | N
     paths = click_paths(settings, event_date)
     roll_back_pending(paths)
     manifest = _read_manifest(paths.manifest)
-    files, skipped, parsed, sums = drop_files(paths) + list(extra_files or []), [], [], {}
+    files, skipped = drop_files(paths)
+    files, parsed, sums = files + list(extra_files or []), [], {}
     for f in files:
         digest = sha256(f)
         if digest in manifest or digest in sums.values():
@@ -254,6 +353,8 @@ def ingest_day(settings: Settings, event_date: date, extra_files: list[Path] | N
         sums[f.name] = digest
         try:
             parsed.append(parse_file(f))
+        except InputDataError:  # e.g. a gzip bomb: it names the file and why
+            raise
         except Exception as exc:  # an unreadable Parquet file: nothing of it is used
             raise InputDataError(f"{f}: cannot read click log: {exc}") from exc
     events = _events_frame(parsed)

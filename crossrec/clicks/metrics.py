@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from crossrec.clicks.ingest import read_parts
 from crossrec.config import Settings
 from crossrec.layout import Layout
 from crossrec.storage import partition_dir, write_text_atomic
@@ -26,13 +27,12 @@ def served_events(settings: Settings, event_date: date) -> pl.DataFrame:
     folder = partition_dir(settings.data_dir / "lake" / "clicks", "event_date", event_date)
     if not folder.is_dir():
         return pl.DataFrame()
-    events = pl.read_parquet(folder / "*.parquet")
+    events = read_parts(folder)
     served = []
     for day in events["rec_run_date"].unique().to_list():
         part = Layout(settings.data_dir).recommendations(day, settings.domains.target)
         if part.is_dir():
-            served.append(pl.read_parquet(part / "*.parquet",
-                                          columns=["user_id", "item_id", "rank", "model_version"])
+            served.append(read_parts(part, ["user_id", "item_id", "rank", "model_version"])
                           .with_columns(pl.lit(day).alias("rec_run_date"),
                                         pl.lit(settings.domains.target).alias("domain")))
     if not served:

@@ -24,17 +24,17 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from crossrec.collect.fields import FieldError, epoch_us, midnight_us, number, text_id
-from crossrec.collect.rows import Batcher, RowLog
+from crossrec.collect.fields import F32_MAX, FieldError, clean_id, epoch_us, float32, midnight_us
+from crossrec.collect.rows import Batcher, Limits, OddTimes, RowLog
 from crossrec.collect.sources import DOMAIN_PATTERN, AmazonSource, is_url
-from crossrec.collect.textlines import decoded_lines, expect_text
+from crossrec.collect.textlines import LIMITS, decoded_lines, expect_text
 from crossrec.errors import InputDataError
 from crossrec.schemas import item_key
 
 SOURCE = "amazon"
 ENCODING = "utf-8"  # every vintage is published as UTF-8
 
-_F32_MAX = 3.4028234663852886e38  # ratings and prices are stored as float32: larger is inf
+_F32_MAX = F32_MAX  # ratings and prices are stored as float32: larger is inf
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _DAY_US = 86_400 * 1_000_000
 _MIN_US, _MAX_US = -62_135_596_800_000_000, 253_402_300_799_000_000  # years 1..9999
@@ -134,18 +134,28 @@ def _slow_parse(text: str) -> object:
                    f"neither JSON nor a Python dict literal: {json_error}")
 
 
-def _id(value: object, key: str) -> str:
-    if type(value) is str:  # fast path: almost every id
+def _id(value: object, key: str, max_chars: int) -> str:
+    if type(value) is str:  # fast path: almost every id is short printable ASCII
         out = value.strip()
-        if out:
+        if out and out.isascii() and out.isprintable() and len(out) <= max_chars:
             return out
-        raise _BadLine(key, "empty value", f"{key} is empty")
-    if value is None:
+    elif value is None:
         raise _BadLine(key, "missing field", f"{key} is missing")
-    try:
-        return text_id(value, key)
+    try:  # a lone surrogate (JSON "\ud800"), a control character, too long, ...
+        return clean_id(value, key, max_chars)
     except FieldError as exc:
         raise _BadLine(key, exc.reason, str(exc)) from None
+
+
+def _unicode(key: str, value: str | None) -> None:
+    """A kept text attribute must be writable: a broken ``\\u`` escape (a lone surrogate) is
+    not UTF-8 and would fail the whole batch at the Parquet writer."""
+    if value is not None and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _BadLine(key, "bad encoding", f"{key} is not valid Unicode (a broken \\u "
+                           f"escape): {value[:80]!r}") from None
 
 
 def _rating(value: object, key: str) -> float:
@@ -155,7 +165,7 @@ def _rating(value: object, key: str) -> float:
         out = value
     else:
         try:
-            out = number(value, key)
+            out = float32(value, key)
         except FieldError as exc:
             raise _BadLine(key, exc.reason, str(exc)) from None
         except OverflowError:  # an integer too large for a float
@@ -189,22 +199,25 @@ def _review_time_us(value: object) -> int:
 
 
 def read_reviews(cfg: AmazonSource, path: Path, domain: str, ingest_date: date, log: RowLog,
-                 rows_per_batch: int) -> Iterator[pa.RecordBatch]:
+                 rows_per_batch: int, limits: Limits = LIMITS) -> Iterator[pa.RecordBatch]:
     """``STAGED`` batches of one review file (any vintage, plain or gzipped).
 
     A Parquet file fails here, at the call, not at the first ``next``.
     """
     expect_text(path, "Amazon JSON lines")
     batcher = Batcher(str(path), SOURCE, log, rows_per_batch)
-    return _reviews(cfg, path, domain, midnight_us(ingest_date), log, batcher)
+    return _reviews(cfg, path, domain, midnight_us(ingest_date), log, batcher, limits)
 
 
 def _reviews(cfg: AmazonSource, path: Path, domain: str, default_us: int, log: RowLog,
-             batcher: Batcher) -> Iterator[pa.RecordBatch]:
+             batcher: Batcher, limits: Limits) -> Iterator[pa.RecordBatch]:
     file = str(path)
     min_rating = cfg.min_rating
     add = batcher.add
-    for line_no, text in decoded_lines(path, ENCODING, log):
+    max_id = limits.max_id_chars
+    odd = OddTimes(file, log, default_us)
+    high = odd.high
+    for line_no, text in decoded_lines(path, ENCODING, log, limits):
         try:
             obj = _parse_line(text)
             if "reviewerID" in obj:
@@ -213,7 +226,7 @@ def _reviews(cfg: AmazonSource, path: Path, domain: str, default_us: int, log: R
                 user_key, item_keys, rating_key, ts_key, scale = _NEW
             else:  # no user key at all: report the far more common 2014/2018 one
                 user_key, item_keys, rating_key, ts_key, scale = _OLD
-            user = _id(obj.get(user_key), user_key)
+            user = _id(obj.get(user_key), user_key, max_id)
             item_key_name = item_keys[0]
             raw_item = obj.get(item_key_name)
             if (raw_item is None or raw_item == "") and len(item_keys) > 1:
@@ -221,7 +234,7 @@ def _reviews(cfg: AmazonSource, path: Path, domain: str, default_us: int, log: R
                 alt = obj.get(item_keys[1])
                 if alt is not None:
                     item_key_name, raw_item = item_keys[1], alt
-            item = _id(raw_item, item_key_name)
+            item = _id(raw_item, item_key_name, max_id)
             rating = _rating(obj.get(rating_key), rating_key)
             ts = obj.get(ts_key)
             if ts is not None and ts != "":
@@ -230,6 +243,8 @@ def _reviews(cfg: AmazonSource, path: Path, domain: str, default_us: int, log: R
                 event_us = _review_time_us(obj["reviewTime"])
             else:
                 event_us = default_us
+            if not 0 < event_us < high:
+                odd.note(line_no, event_us)
         except _BadLine as bad:
             log.bad(file, line_no, bad.column, bad.reason, bad.detail, text)
             continue
@@ -240,28 +255,31 @@ def _reviews(cfg: AmazonSource, path: Path, domain: str, default_us: int, log: R
                     event_ts=event_us, rating=rating, line=line_no)
         if batch is not None:
             yield batch
+    odd.finish()
     batch = batcher.flush()
     if batch is not None:
         yield batch
 
 
-def read_metadata(path: Path, domain: str, log: RowLog,
-                  rows_per_batch: int) -> Iterator[pa.RecordBatch]:
+def read_metadata(path: Path, domain: str, log: RowLog, rows_per_batch: int,
+                  limits: Limits = LIMITS) -> Iterator[pa.RecordBatch]:
     """``ITEMS_STAGED`` batches of one metadata file (any vintage, plain or gzipped).
 
-    Only an unparsable line or a missing/empty item id is quarantined: every attribute is
-    optional, so a bad title, category or price becomes None instead.
+    Quarantined: an unparsable line, a missing/empty/invalid item id, and a kept text (title,
+    category, brand) that is not valid Unicode (``bad encoding``). Every other attribute
+    problem is optional data: a price that is not a number becomes None instead.
     """
     expect_text(path, "Amazon metadata JSON lines")
     batcher = Batcher(str(path), SOURCE, log, rows_per_batch, items=True)
-    return _metadata(path, domain, log, batcher)
+    return _metadata(path, domain, log, batcher, limits)
 
 
-def _metadata(path: Path, domain: str, log: RowLog,
-              batcher: Batcher) -> Iterator[pa.RecordBatch]:
+def _metadata(path: Path, domain: str, log: RowLog, batcher: Batcher,
+              limits: Limits) -> Iterator[pa.RecordBatch]:
     file = str(path)
     add = batcher.add
-    for line_no, text in decoded_lines(path, ENCODING, log):
+    max_id = limits.max_id_chars
+    for line_no, text in decoded_lines(path, ENCODING, log, limits):
         try:
             obj = _parse_line(text)
             # 2023 keys items by parent_asin (as its reviews do); 2014/2018 by asin
@@ -270,13 +288,18 @@ def _metadata(path: Path, domain: str, log: RowLog,
                 alt = obj.get("asin")
                 if alt is not None or not _META_2023_HINTS.intersection(obj):
                     key, raw_item = "asin", alt
-            item = _id(raw_item, key)
+            item = _id(raw_item, key, max_id)
+            title, categories, brand = _text(obj.get("title")), _categories(obj), _brand(obj)
+            _unicode("title", title)
+            _unicode("brand", brand)
+            for category in categories or ():
+                _unicode("categories", category)
         except _BadLine as bad:
             log.bad(file, line_no, bad.column, bad.reason, bad.detail, text)
             continue
-        batch = add(item_id=item_key(domain, item), domain=domain, title=_text(obj.get("title")),
-                    categories=_categories(obj), price=_price(obj.get("price")),
-                    brand=_brand(obj), line=line_no)
+        batch = add(item_id=item_key(domain, item), domain=domain, title=title,
+                    categories=categories, price=_price(obj.get("price")), brand=brand,
+                    line=line_no)
         if batch is not None:
             yield batch
     batch = batcher.flush()

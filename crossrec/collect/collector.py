@@ -2,9 +2,11 @@
 
 Each source is read as a stream of batches by its format's reader, staged, de-duplicated and
 counted. The partition is swapped into place only when every file is within its bad-row
-budget (``max_bad_ratio``); otherwise the previous partition stays, the quarantine is kept for
-inspection, and the error names each failing file and why. A summary (rows read, landed,
-quarantined by reason, filtered, per domain) is written to ``reports/<date>/collect.json``.
+budget (``max_bad_ratio``) and no file failed whole; otherwise the previous partition and its
+quarantine stay, this run's quarantine is kept for inspection under
+``quarantine/.failed/ingest_date=D/``, and the error names each failing file and why. A
+summary (rows read, landed, quarantined by reason, filtered, per domain) is written to
+``reports/<date>/collect.json``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pyarrow as pa
 from crossrec.collect import amazon, disencdr, generic
 from crossrec.collect.download import DownloadError, fetch
 from crossrec.collect.landing import Landed, LandingBatch
-from crossrec.collect.rows import FileTally, QuarantineLog, RowLog
+from crossrec.collect.rows import FileTally, Limits, QuarantineLog, RowLog
 from crossrec.collect.sources import (
     AmazonSource,
     CsvSource,
@@ -133,6 +135,7 @@ def _read(settings: Settings, src: SourceConfig, ingest_date: date, log: RowLog,
           batch: LandingBatch, name: str, quarantine: QuarantineLog,
           local: Resolve) -> tuple[Landed, Landed]:
     rows = settings.collect.rows_per_batch
+    limits = Limits.of(settings.collect)
     items = Landed()
     match src:
         case SyntheticSource():
@@ -148,16 +151,16 @@ def _read(settings: Settings, src: SourceConfig, ingest_date: date, log: RowLog,
                                 disencdr.read_pair(files, ingest_date, log, rows), quarantine)
         case CsvSource() | JsonlSource() | ParquetSource():
             inter = batch.write(name, "interactions", generic.read(
-                src, local(src.path, src.sha256), ingest_date, log, rows), quarantine)
+                src, local(src.path, src.sha256), ingest_date, log, rows, limits), quarantine)
         case AmazonSource():
             path = local(src.path, src.sha256)
             domain = src.domain or amazon.domain_from_filename(src.path)
             inter = batch.write(name, "interactions", amazon.read_reviews(
-                src, path, domain, ingest_date, log, rows), quarantine)
+                src, path, domain, ingest_date, log, rows, limits), quarantine)
             if src.meta_path:
                 meta = local(src.meta_path, src.meta_sha256)
-                items = batch.write(name, "items",
-                                    amazon.read_metadata(meta, domain, log, rows), quarantine)
+                items = batch.write(name, "items", amazon.read_metadata(
+                    meta, domain, log, rows, limits), quarantine)
         case _:  # pragma: no cover - the config union is closed
             raise TypeError(f"unsupported source {src!r}")
     return inter, items
@@ -225,7 +228,8 @@ def collect(settings: Settings, ingest_date: date,
                              "max_bad_ratio": limit, "files": files}
         summary = _summarise(ingest_date, sources, failures)
         if failures:
-            batch.abort(keep_quarantine=True)
+            kept = batch.abort(keep_quarantine=True)
+            summary["failed_quarantine"] = str(kept) if kept else None
         else:
             summary["partition"] = str(batch.commit())
     except BaseException:
@@ -233,8 +237,11 @@ def collect(settings: Settings, ingest_date: date,
         raise
     write_text_atomic(json.dumps(summary, indent=2) + "\n", summary_path(settings, ingest_date))
     if failures:
+        where = (f" (this run's quarantine: {summary['failed_quarantine']})"
+                 if summary.get("failed_quarantine") else "")
         raise InputDataError(f"collection for {ingest_date} failed; the previous landing "
-                             "partition is unchanged:\n  - " + "\n  - ".join(failures))
+                             f"partition and its quarantine are unchanged{where}:\n  - "
+                             + "\n  - ".join(failures))
     return summary
 
 

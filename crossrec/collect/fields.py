@@ -7,12 +7,16 @@ category (counted in the summary) and whose message is the specific problem.
 from __future__ import annotations
 
 import math
+import unicodedata
 from datetime import UTC, date, datetime, timedelta
 
 _MS_THRESHOLD = 1e11  # epoch seconds stay below this until the year 5138; milliseconds do not
 _MIN_US, _MAX_US = -62_135_596_800_000_000, 253_402_300_799_000_000  # years 1 to 9999 (UTC)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
+F32_MAX = 3.4028234663852886e38  # ratings and prices are stored as float32: larger is inf
+MAX_ID_CHARS = 2048  # default of ``[collect] max_id_chars``
+_CONTROL = frozenset(("Cc", "Zl", "Zp"))  # control characters and line/paragraph separators
 
 
 class FieldError(ValueError):
@@ -38,10 +42,28 @@ def text_id(value: object, what: str) -> str:
     return out
 
 
+def clean_id(value: object, what: str, max_chars: int = MAX_ID_CHARS) -> str:
+    """``text_id``, and also refused: an id longer than ``max_chars`` characters, or one that
+    holds a control character (NUL, a tab, a line break, ...) or a line/paragraph separator."""
+    out = text_id(value, what)
+    if len(out) > max_chars:
+        raise FieldError("id too long", f"{what} has {len(out):,} characters, over the limit "
+                         f"of {max_chars:,} ([collect] max_id_chars)")
+    if not out.isprintable():  # cheap screen: also False for odd spaces, which are allowed
+        for i, c in enumerate(out):
+            if unicodedata.category(c) in _CONTROL:
+                raise FieldError("control character", f"{what} holds the control character "
+                                 f"{c!r} at position {i + 1}: {out[:80]!r}")
+    return out
+
+
 def number(value: object, what: str) -> float:
-    """A finite number, from a number or its text."""
+    """A finite number, from a number or its text. Text must be ASCII without ``_``: Python's
+    ``float`` reads ``"5_000"`` as 5000 and ``"５"`` as 5, which no data file means."""
     if isinstance(value, bool):
         raise FieldError("not a number", f"{what} is a boolean: {value!r}")
+    if type(value) is str and ("_" in value or not value.isascii()):
+        raise FieldError("not a number", f"{what} is not a number: {value!r}")
     try:
         out = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError):
@@ -49,6 +71,16 @@ def number(value: object, what: str) -> float:
     if not math.isfinite(out):
         raise FieldError("not a number", f"{what} is not finite: {value!r}")
     return out
+
+
+def float32(value: object, what: str) -> float:
+    """``number``, also refused when float32 (how ratings are stored) cannot hold it: beyond
+    ``F32_MAX`` it would land as +-inf."""
+    out = number(value, what)
+    if -F32_MAX <= out <= F32_MAX:
+        return out
+    raise FieldError("not a number", f"{what} is beyond the float32 range (it would be stored "
+                     f"as {'-' if out < 0 else '+'}inf): {value!r}")
 
 
 def epoch_us(value: object, unit: str, what: str) -> int:
@@ -92,6 +124,8 @@ def midnight_us(day: date) -> int:
 
 
 def _numeric(text: str) -> bool:
+    if "_" in text or not text.isascii():
+        return False
     try:
         float(text)
     except ValueError:

@@ -4,7 +4,8 @@ Layout of ``landing/ingest_date=YYYY-MM-DD/``: ``interactions/<source>.parquet``
 ``items/<source>.parquet``. A collection run writes everything into a staging folder under
 ``landing/.staging/`` (outside the dataset glob, so readers never see it), then swaps it into
 place: re-running a date replaces its partition, never duplicates it. Quarantined rows go to
-``quarantine/ingest_date=YYYY-MM-DD/<source>.parquet`` the same way.
+``quarantine/ingest_date=YYYY-MM-DD/<source>.parquet`` the same way. A failed run leaves both
+as they were and puts its own quarantine in ``quarantine/.failed/ingest_date=YYYY-MM-DD/``.
 
 Exact duplicate rows within a source are removed here, by DuckDB (which spills to disk, so
 memory stays bounded whatever the input size), and quarantined with the line of the copy kept.
@@ -53,6 +54,8 @@ class LandingBatch:
     def __init__(self, data_dir: Path, ingest_date: date, memory_limit: str = "512MB"):
         self.final = partition_dir(data_dir / "landing", "ingest_date", ingest_date)
         self.final_quarantine = partition_dir(data_dir / "quarantine", "ingest_date", ingest_date)
+        self.failed_quarantine = partition_dir(data_dir / "quarantine" / ".failed", "ingest_date",
+                                               ingest_date)
         staging_root = data_dir / "landing" / ".staging"
         # what a killed collection of this date left behind (one collector per data folder
         # runs at a time: the flow holds the warehouse lock)
@@ -125,21 +128,26 @@ class LandingBatch:
     def commit(self) -> Path:
         """Swap the staged partition (and its quarantine) into place."""
         shutil.rmtree(self.stage / "_raw", ignore_errors=True)
-        self._publish_quarantine()
+        self._publish_quarantine(self.final_quarantine)
+        shutil.rmtree(self.failed_quarantine, ignore_errors=True)  # an older failure's, stale
         (self.stage / "interactions").mkdir(exist_ok=True)
         return swap_into_place(self.stage, self.final)
 
-    def abort(self, keep_quarantine: bool = True) -> None:
-        """Leave the previous partition as it was; the quarantine is kept for inspection."""
+    def abort(self, keep_quarantine: bool = True) -> Path | None:
+        """Leave the previous partition and its quarantine as they were; with
+        ``keep_quarantine`` this run's quarantine goes to ``quarantine/.failed/`` for
+        inspection (returned; None when it is empty)."""
+        kept = None
         if keep_quarantine:
-            self._publish_quarantine()
+            kept = self._publish_quarantine(self.failed_quarantine)
         shutil.rmtree(self.stage, ignore_errors=True)
+        return kept
 
-    def _publish_quarantine(self) -> None:
+    def _publish_quarantine(self, final: Path) -> Path | None:
         q = self.quarantine_dir
         if q.exists() and any(q.iterdir()):
-            swap_into_place(q, self.final_quarantine)
-        else:
-            shutil.rmtree(q, ignore_errors=True)
-            if self.final_quarantine.exists():
-                shutil.rmtree(self.final_quarantine)  # a clean re-run keeps no stale quarantine
+            return swap_into_place(q, final)
+        shutil.rmtree(q, ignore_errors=True)
+        if final.exists():
+            shutil.rmtree(final)  # a clean re-run keeps no stale quarantine
+        return None

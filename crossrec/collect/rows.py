@@ -19,6 +19,27 @@ import pyarrow.parquet as pq
 from crossrec.schemas import ITEMS_STAGED, QUARANTINE, STAGED
 
 RAW_LIMIT = 500  # characters of a bad row kept in the quarantine
+_DAY_US = 86_400 * 1_000_000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a reader refuses to hold (``[collect]`` keys of the same names)."""
+
+    max_line_bytes: int = 8 * 2**20
+    """A longer physical line (or CSV record) is quarantined as ``line too long`` and skipped
+    without being read into memory whole."""
+    max_record_lines: int = 20
+    """Most physical lines one CSV record may span (through quoted line breaks)."""
+    max_id_chars: int = 2048
+    """A longer user, item or domain id is quarantined as ``id too long``."""
+    max_gzip_ratio: float = 100.0
+    """A gzip input that expands more than this many times (once past 16 MiB) fails."""
+
+    @classmethod
+    def of(cls, collect: object) -> Limits:
+        """From ``settings.collect`` (any object with these attributes)."""
+        return cls(**{k: getattr(collect, k) for k in cls.__dataclass_fields__})
 
 
 @dataclass
@@ -116,6 +137,32 @@ class RowLog:
 
     def warn(self, file: str, message: str) -> None:
         self.tally(file).warnings.append(message)
+
+
+class OddTimes:
+    """Counts landed event times that are implausible but possible: at or before the epoch
+    (1970-01-01T00:00Z, also a common "unknown" placeholder; 1900 and earlier) or later than
+    the day after the ingest date (year 9999). They land; the file gets one warning."""
+
+    def __init__(self, file: str, log: RowLog, midnight_us: int):
+        self.file, self.log = file, log
+        self.high = midnight_us + 2 * _DAY_US  # the end of the day after the ingest date
+        self.count = 0
+        self.first: tuple[int, int] | None = None
+
+    def note(self, line: int, us: int) -> None:
+        """Call for a time outside ``(0, self.high)`` (the caller's cheap check)."""
+        self.count += 1
+        if self.first is None:
+            self.first = (line, us)
+
+    def finish(self) -> None:
+        if self.count:
+            line, us = self.first  # type: ignore[misc]
+            when = pa.scalar(us, pa.timestamp("us", tz="UTC")).as_py().isoformat()
+            self.log.warn(self.file, f"{self.count} row(s) have an event time at or before "
+                          "1970-01-01 or after the day after the ingest date (first at line "
+                          f"{line}: {when}); they landed: check the timestamps and ts_unit")
 
 
 class Batcher:

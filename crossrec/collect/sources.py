@@ -6,10 +6,11 @@ cache first (``crossrec.collect.download``), with ``sha256`` checked where given
 
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from crossrec.strict import StrictModel
 
@@ -36,6 +37,16 @@ class CollectConfig(StrictModel):
     """Rows parsed before a batch is written out: bounds the readers' memory."""
     memory_limit: str = "512MB"
     """DuckDB memory limit of the de-duplication pass (it spills to disk beyond this)."""
+    max_line_bytes: int = Field(8 * 2**20, ge=1024)
+    """A longer input line (or CSV record) is quarantined as ``line too long`` and skipped,
+    never read into memory whole."""
+    max_record_lines: int = Field(20, ge=1)
+    """Most physical lines one CSV record may span through quoted line breaks."""
+    max_id_chars: int = Field(2048, ge=1)
+    """A longer user, item or domain id is quarantined as ``id too long``."""
+    max_gzip_ratio: float = Field(100.0, gt=1.0)
+    """A gzip input expanding more than this many times (checked past 16 MiB) fails the run
+    as a likely decompression bomb."""
 
 
 class _FileSource(StrictModel):
@@ -80,18 +91,44 @@ class _GenericSource(_FileSource):
         return self
 
 
-class CsvSource(_GenericSource):
+# ASCII text that must come out byte for byte the same: lines are split on b"\n" before they
+# are decoded, so only an ASCII-compatible encoding can work (not utf-16/32, EBCDIC, utf-7)
+_ASCII_PROBE = "azAZ09 ,;|\t\"'\\{}[]:.-+_\r\n"
+
+
+def check_encoding(name: str) -> str:
+    try:
+        ok = codecs.lookup(name)._is_text_encoding and _ASCII_PROBE.encode(name).removeprefix(
+            codecs.BOM_UTF8) == _ASCII_PROBE.encode("ascii")  # utf-8-sig: a BOM, then ASCII
+    except LookupError:
+        raise ValueError(f"unknown encoding {name!r}") from None
+    except UnicodeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"encoding {name!r} is not ASCII-compatible; lines are split on the "
+                         "newline byte before decoding, so use an encoding such as utf-8, "
+                         "latin-1 or cp1252 (convert utf-16/utf-32 files to utf-8 first)")
+    return name
+
+
+class _TextSource(_GenericSource):
+    encoding: str = "utf-8"
+    """Text encoding (ASCII-compatible); a line that does not decode is quarantined."""
+
+    @field_validator("encoding")
+    @classmethod
+    def _ascii_compatible(cls, v: str) -> str:
+        return check_encoding(v)
+
+
+class CsvSource(_TextSource):
     kind: Literal["csv"] = "csv"
     delimiter: str = Field(",", min_length=1, max_length=1)
     """Field separator."""
-    encoding: str = "utf-8"
-    """Text encoding; a line that does not decode is quarantined."""
 
 
-class JsonlSource(_GenericSource):
+class JsonlSource(_TextSource):
     kind: Literal["jsonl"] = "jsonl"
-    encoding: str = "utf-8"
-    """Text encoding; a line that does not decode is quarantined."""
 
 
 class ParquetSource(_GenericSource):

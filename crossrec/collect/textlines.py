@@ -1,7 +1,8 @@
 """Streaming text input: plain or gzipped files, decoded line by line.
 
 Lines are decoded one at a time so a single undecodable line is quarantined (with its number)
-instead of failing the file, and a gzip stream that ends early keeps every line before the cut.
+instead of failing the file; a line over the length limit is quarantined without being held in
+memory; a gzip stream that is cut or expands like a decompression bomb fails the file.
 """
 
 from __future__ import annotations
@@ -9,11 +10,17 @@ from __future__ import annotations
 import gzip
 import zlib
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from crossrec.collect.rows import RowLog
+from crossrec.collect.rows import RAW_LIMIT, Limits, RowLog
 from crossrec.errors import InputDataError
+
+LIMITS = Limits()
+_RATIO_FLOOR = 16 * 2**20  # the ratio is checked once this much was decompressed
+_SKIP_CHUNK = 1 << 20
+NEWLINE = b"\n"
 
 Kind = Literal["empty", "gzip", "parquet", "text"]
 
@@ -43,33 +50,74 @@ def open_binary(path: Path) -> BinaryIO:
     return gzip.open(path, "rb") if sniff(path) == "gzip" else path.open("rb")  # type: ignore[return-value]
 
 
-def decoded_lines(path: Path, encoding: str, log: RowLog) -> Iterator[tuple[int, str]]:
-    """``(line_number, text)`` for each line (1-based, newline stripped, blank lines skipped).
+def decoded_lines(path: Path, encoding: str, log: RowLog, limits: Limits = LIMITS,
+                  keep_blank: bool = False) -> Iterator[tuple[int, str]]:
+    """``(line_number, text)`` for each line (1-based, newline stripped; blank lines skipped
+    unless ``keep_blank``). A UTF-8 byte-order mark at the start of the file is dropped.
 
-    A line that does not decode is quarantined; a truncated or corrupt gzip stream is recorded
-    as one quarantined entry at the line where it broke, and reading stops there.
+    Memory stays bounded whatever the input: a line longer than ``limits.max_line_bytes`` is
+    quarantined (``line too long``) and skipped in chunks, never held whole; a line that does
+    not decode is quarantined (``bad encoding``). A gzip input that expands more than
+    ``limits.max_gzip_ratio`` times, or whose stream is truncated or corrupt, fails with
+    ``InputDataError`` naming the file and the line: the file is not half-collected.
     """
     file = str(path)
-    line_no = 0
-    with open_binary(path) as fh:
-        lines = iter(fh)
+    zipped = sniff(path) == "gzip"
+    max_line = limits.max_line_bytes
+    with path.open("rb") as raw, (gzip.GzipFile(fileobj=raw, mode="rb") if zipped
+                                  else nullcontext(raw)) as fh:
+        readline = fh.readline
+        line_no = 0
+        total = 0  # decompressed bytes so far
+        check_at = _RATIO_FLOOR
         while True:
             try:
-                raw = next(lines)
-            except StopIteration:
-                return
+                data = readline(max_line + 1)
+                if len(data) > max_line and data[-1:] != b"\n":  # over the limit: skip the rest
+                    length = len(data)
+                    while (chunk := readline(_SKIP_CHUNK)) and chunk[-1:] != b"\n":
+                        length += len(chunk)
+                        if zipped and total + length >= check_at:
+                            _check_ratio(path, total + length, raw.tell(), limits, line_no + 1)
+                            check_at = total + length + _SKIP_CHUNK
+                    length += len(chunk)
+                    line_no += 1
+                    total += length
+                    log.bad(file, line_no, None, "line too long",
+                            f"{length - (chunk[-1:] == NEWLINE):,} bytes, over max_line_bytes "
+                            f"({max_line:,}); skipped", data[:RAW_LIMIT].decode(
+                                encoding, errors="replace"))
+                    continue
             except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
-                log.bad(file, line_no + 1, None, "truncated file",
-                        f"compressed stream broken after line {line_no}: {exc}")
-                log.warn(file, f"file truncated after line {line_no}")
+                raise InputDataError(
+                    f"{path}: the gzip stream is truncated or corrupt after line {line_no} "
+                    f"({exc}); the collection fails and the previous landing stays (fix or "
+                    "re-download the file)") from None
+            if not data:
                 return
             line_no += 1
+            total += len(data)
+            if zipped and total >= check_at:
+                _check_ratio(path, total, raw.tell(), limits, line_no)
+                check_at = total + _SKIP_CHUNK
             try:
-                text = raw.decode(encoding)
+                text = data.decode(encoding)
             except UnicodeDecodeError as exc:
                 log.bad(file, line_no, None, "bad encoding", f"not valid {encoding}: {exc}",
-                        raw.decode(encoding, errors="replace"))
+                        data.decode(encoding, errors="replace"))
                 continue
+            if line_no == 1 and text.startswith("\ufeff"):
+                text = text[1:]  # a byte-order mark: else the first header name hides it
             text = text.rstrip("\r\n")
-            if text.strip():
+            if keep_blank or text.strip():
                 yield line_no, text
+
+
+def _check_ratio(path: Path, expanded: int, compressed: int, limits: Limits,
+                 line_no: int) -> None:
+    if expanded > limits.max_gzip_ratio * max(compressed, 1):
+        raise InputDataError(
+            f"{path}: gzip input expands more than {limits.max_gzip_ratio:g} times "
+            f"({expanded:,} bytes from the first {compressed:,} compressed bytes, at line "
+            f"{line_no}): refused as a likely decompression bomb; if the file is genuine, "
+            "raise [collect] max_gzip_ratio")

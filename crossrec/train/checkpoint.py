@@ -8,7 +8,6 @@ folder and renamed into place, and never modified afterwards. Each carries ``che
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from crossrec.data.vocab import Vocabulary
 from crossrec.errors import CorruptModelError
-from crossrec.integrity import verify, write_manifest
+from crossrec.integrity import NAMED, content_digest, verify, write_manifest
 from crossrec.models.two_tower import TwoTower, TwoTowerConfig
 from crossrec.storage import swap_into_place
 
@@ -54,14 +53,12 @@ def save_model(root: Path, model: TwoTower, vocab: Vocabulary, run_date: date,
         vocab.to_frame().write_parquet(staging / VOCAB)
         (staging / METRICS).write_text(json.dumps(metrics, indent=2, default=str))
         (staging / LINEAGE).write_text(json.dumps(lineage, indent=2, default=str))
-        content = (staging / WEIGHTS).read_bytes() + config.encode()
         for name, blob in (extras or {}).items():
-            if name in (WEIGHTS, CONFIG, VOCAB, METRICS, LINEAGE) or "/" in name:
-                raise ValueError(f"invalid extra file name {name!r}")
+            if name not in NAMED:  # anything else would not be part of the version's name
+                raise ValueError(f"invalid extra file name {name!r} (one of {NAMED})")
             (staging / name).write_bytes(blob)
-            content += name.encode() + blob
         write_manifest(staging)  # last: a version without it was never finished
-        digest = hashlib.sha256(content).hexdigest()
+        digest = content_digest(staging)
         version = f"{run_date:%Y%m%d}-{digest[:12]}"
         final = root / version
         if final.exists() and _intact(final):  # identical weights and config: it exists

@@ -12,7 +12,7 @@ from crossrec.bundle.config import BundleConfig, GraphPart
 from crossrec.bundle.hybrid import HybridRecommender
 from crossrec.bundle.rerank import RerankedRecommender
 from crossrec.errors import CorruptModelError
-from crossrec.integrity import write_manifest
+from crossrec.integrity import content_digest, write_manifest
 from crossrec.models.item_graph import ItemGraph
 from crossrec.models.reranker import Reranker, RerankerConfig
 from crossrec.models.tower_recommender import ModelRecommender
@@ -35,6 +35,13 @@ def full_bundle(data, tmp_path, max_history=7) -> Bundle:
     config = BundleConfig(max_history=max_history, graph=GRAPH, reranker=reranker.config)
     return Bundle(model, data.vocab, config, ItemGraph.build(data, 0.5, 0.3), reranker,
                   {"weight": 0.7, "alpha": 0.5, "beta": 0.3, "val_ndcg@10": 0.1})
+
+
+def reseal(folder):
+    """What a genuine writer of these files would have left: a fresh manifest and the name
+    its content hashes to (a version's name is part of its integrity check)."""
+    write_manifest(folder)
+    return folder.rename(folder.with_name(f"{folder.name[:8]}-{content_digest(folder)[:12]}"))
 
 
 def test_the_bundle_scores_with_its_own_history_length(data, tmp_path):
@@ -92,7 +99,7 @@ def test_a_version_saved_before_bundles_loads_with_the_fallback(data, tmp_path):
     old = bundle.reranker.config.model_dump()
     old["neighbours"] = old.pop("signals")["neighbours"]
     (folder / "reranker.json").write_text(json.dumps(old))
-    write_manifest(folder)
+    folder = reseal(folder)
     with pytest.raises(CorruptModelError, match="no bundle.json"):
         Bundle.load(folder)
     legacy = Bundle.load(folder, legacy_max_history=9)
@@ -104,6 +111,6 @@ def test_an_unknown_format_is_refused(data, tmp_path):
     folder = full_bundle(data, tmp_path).save(tmp_path / "m", RUN_DATE, {}, {})
     raw = json.loads((folder / BUNDLE).read_text())
     (folder / BUNDLE).write_text(json.dumps({**raw, "format": 2}))
-    write_manifest(folder)
+    folder = reseal(folder)
     with pytest.raises(CorruptModelError, match="bundle format 2"):
         Bundle.load(folder)

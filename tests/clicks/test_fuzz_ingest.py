@@ -142,6 +142,9 @@ def record_line(cells: dict[str, Cell], extra: dict[str, Any], ascii_only: bool)
 KINDS = st.lists(st.sampled_from(("good",) * 4 + ("bad field",) * 3 + (
     "two bad fields", "invalid json", "not an object", "bad bytes", "blank")), max_size=10)
 BAD_FIELDS = {n: st.sets(st.sampled_from(FIELDS), min_size=n, max_size=n) for n in (1, 2)}
+INVALID_UTF8 = st.sampled_from([  # stray, cut, overlong, a surrogate, above U+10FFFF, 5 bytes
+    b"\xff", b"\xfe", b"\x80", b"\xc3", b"\xe2\x82", b"\xc0\xaf", b"\xed\xa0\x80",
+    b"\xf4\x90\x80\x80", b"\xf8\x88\x80\x80\x80"])
 EXTRA_KEYS = st.dictionaries(st.sampled_from(["device", "session", "ab_group"]), json_values,
                              max_size=2)
 
@@ -162,8 +165,10 @@ def parse_line(draw: st.DrawFn, kind: str) -> Line:
         value = draw(json_values | st.lists(json_values, max_size=3))
         value = [value] if isinstance(value, dict) else value
         return Line((json.dumps(value) + "\n").encode(), "bad", None, "not an object")
-    if kind == "bad bytes":  # the parser decodes with U+FFFD replacements: no longer JSON
-        return Line(b"\xff" + line.data, "bad", None, "invalid json")
+    if kind == "bad bytes":  # not UTF-8 anywhere in the line: quarantined, never replaced
+        at = draw(ANYWHERE) % len(line.data)  # before the newline
+        return Line(line.data[:at] + draw(INVALID_UTF8) + line.data[at:], "bad", None,
+                    "bad encoding")
     return line
 
 
@@ -185,7 +190,8 @@ def pack(draw: st.DrawFn, name: str, lines: list[Line]) -> LogFile:
     stored = plain if how == "plain" else gzip.compress(plain, mtime=0)
     if how == "cut gzip":
         stored = stored[: 2 + draw(ANYWHERE) % (len(stored) - 2)]
-    suffix = draw(st.sampled_from([".jsonl", ".ndjson"])) if how == "plain" else ".jsonl.gz"
+    names = [".jsonl", ".ndjson", ".json", ".JSONL"]  # every name the parser reads
+    suffix = draw(st.sampled_from(names if how == "plain" else [n + ".gz" for n in names]))
     return LogFile(name + suffix, lines, plain, stored, how == "cut gzip")
 
 
@@ -256,10 +262,12 @@ class Event:
 SERVED_TO = {"u1": ["cloth:1", "cloth:2"], "u2": ["cloth:3"]}  # what publish_fake_lists serves
 ITEMS = [i for items in SERVED_TO.values() for i in items]
 LIMIT = NOW + timedelta(minutes=5)  # clicks.future_tolerance_s defaults to 300
-PAST = st.datetimes(datetime(2026, 11, 20), datetime(2026, 11, 24, 1, 59),
+LIST_START = datetime(2026, 11, 22, tzinfo=UTC)  # the list of SERVED exists from its day on
+PAST = st.datetimes(LIST_START.replace(tzinfo=None), datetime(2026, 11, 24, 1, 59),
                     timezones=st.just(UTC))
 FATES = st.lists(st.sampled_from((
     "kept", "kept", "kept", "late", "unserved pair", "unknown user", "unknown item",
+    "wrong rank", "wrong model version", "before its list",
     "no published run", "future timestamp", "duplicate event_id", "malformed", "blank")),
     min_size=1, max_size=8)
 MALFORMED = st.sampled_from(["bad field", "two bad fields", "invalid json", "not an object",
@@ -269,16 +277,24 @@ MALFORMED = st.sampled_from(["bad field", "two bad fields", "invalid json", "not
 def event(draw: st.DrawFn, number: int, fate: str) -> Event:
     user = draw(st.sampled_from(sorted(SERVED_TO)))
     item = draw(st.sampled_from(SERVED_TO[user]))
-    ts, run = draw(PAST), SERVED
+    ts, run, model = draw(PAST), SERVED, "v1"
+    rank = SERVED_TO[user].index(item) + 1  # the rank it was served at
     if fate == "late":  # yesterday's session: kept, in the day before's partition
         ts = draw(st.datetimes(datetime(2026, 11, 22), datetime(2026, 11, 22, 23, 59),
                                timezones=st.just(UTC)))
-    elif fate == "unserved pair":  # user and item both served that day, not together: kept
+    elif fate == "unserved pair":  # user and item both served that day, not together
         user, item = "u2", draw(st.sampled_from(SERVED_TO["u1"]))
     elif fate == "unknown user":
         user = draw(words.filter(lambda s: s.strip() not in SERVED_TO))
     elif fate == "unknown item":
         item = draw(words.filter(lambda s: s.strip() not in ITEMS))
+    elif fate == "wrong rank":  # the served pair, at a rank it was not shown at (e.g. 999)
+        rank = draw(st.integers(1, 32767).filter(lambda r: r != rank))
+    elif fate == "wrong model version":
+        model = draw(words.filter(lambda s: s.strip() != "v1"))
+    elif fate == "before its list":  # a click on a list that did not exist yet
+        ts = draw(st.datetimes(datetime(2000, 1, 1), LIST_START.replace(tzinfo=None)
+                               - timedelta(microseconds=1), timezones=st.just(UTC)))
     elif fate == "no published run":
         run = draw(st.dates(date(2020, 1, 1), date(2030, 1, 1)).filter(lambda d: d != SERVED))
     elif fate == "future timestamp":
@@ -288,9 +304,8 @@ def event(draw: st.DrawFn, number: int, fate: str) -> Event:
     fields = {"event_id": f"e{number}",
               "event_ts": int(ts.timestamp()) if whole_seconds else ts.isoformat(),
               "user_id": user, "item_id": item, "event_type": draw(st.sampled_from(EVENT_TYPES)),
-              "rec_run_date": run.isoformat(), "rank": draw(st.integers(1, 20)),
-              "model_version": "v1"}
-    return Event(fields, ts, "kept" if fate in ("late", "unserved pair") else fate)
+              "rec_run_date": run.isoformat(), "rank": rank, "model_version": model}
+    return Event(fields, ts, "kept" if fate == "late" else fate)
 
 
 @dataclass

@@ -197,7 +197,7 @@ def test_quarantine_keeps_raw_line(tmp_path: Path) -> None:
     assert "overall" in q["detail"]
 
 
-def test_truncated_gzip_keeps_complete_lines(tmp_path: Path) -> None:
+def test_truncated_gzip_fails_naming_the_file(tmp_path: Path) -> None:
     # ids from a hash so the stream compresses poorly and the cut lands mid-file
     import hashlib
 
@@ -210,14 +210,9 @@ def test_truncated_gzip_keeps_complete_lines(tmp_path: Path) -> None:
     path = tmp_path / "Books.json.gz"
     path.write_bytes(data[: len(data) // 2])
     run = Run(tmp_path)
-    rows = run.reviews(path)
-    n = len(rows)
-    assert 0 < n < 2000
-    assert [r["line"] for r in rows] == list(range(1, n + 1))  # complete lines, in order
-    assert rows[-1]["item_id"] == f"books:B{n - 1}"
-    (q,) = run.quarantine()
-    assert (q["line"], q["reason"]) == (n + 1, "truncated file")
-    check_counts(run, path, n + 1, n)
+    with pytest.raises(InputDataError, match="truncated or corrupt after line") as err:
+        run.reviews(path)
+    assert str(path) in str(err.value)
 
 
 def test_empty_file(tmp_path: Path) -> None:

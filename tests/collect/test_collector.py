@@ -88,14 +88,17 @@ def test_bad_row_ratio_fails_naming_the_file_and_keeps_previous_partition(tmp_pa
     assert "max_bad_ratio 5.0%" in msg and "line 10, column 'rating'" in msg
     assert pq.read_table(landing(tmp_path) / "interactions" / "csv-0.parquet").equals(before)
     assert json.loads(summary_path(s, RUN_DATE).read_text())["ok"] is False
-    # the quarantine is kept for inspection even though nothing landed
-    assert (tmp_path / "data" / "quarantine" / f"ingest_date={RUN_DATE}" / "csv-0.parquet").exists()
+    # the failed run's quarantine is kept for inspection beside, not over, the good run's
+    failed = tmp_path / "data" / "quarantine" / ".failed" / f"ingest_date={RUN_DATE}"
+    assert (failed / "csv-0.parquet").exists() and str(failed) in msg
+    assert not (tmp_path / "data" / "quarantine" / f"ingest_date={RUN_DATE}").exists()
 
     # a looser budget for this input lets the good rows land
     s2 = settings_for(tmp_path, [{"kind": "csv", "path": str(good), "columns": CSV_MAP,
                                   "max_bad_ratio": 0.25}])
     assert collect(s2, RUN_DATE)["totals"] == {"read": 10, "landed": 8, "quarantined": 2,
                                                "filtered": 0}
+    assert not failed.exists()  # a good run clears the stale failure's quarantine
 
 
 def test_synthetic_default_lands_interactions_and_items(tmp_path):

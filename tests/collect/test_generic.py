@@ -93,16 +93,16 @@ def test_unknown_column_in_mapping_names_file_and_column(tmp_path):
         list(read(csv_cfg(f), f, RUN_DATE, RowLog(QuarantineLog(tmp_path / "q")), 10))
 
 
-def test_truncated_gzip_keeps_rows_before_the_cut(tmp_path):
+def test_truncated_gzip_is_an_error_naming_the_file(tmp_path):
+    """A cut gzip is not "one bad row" (that could never trip max_bad_ratio): the file fails."""
     body = "uid,iid,dom,stars,ts\n" + "".join(f"u{i},{i},sport,5,1\n" for i in range(2000))
     data = gzip.compress(body.encode())
     f = tmp_path / "in.csv.gz"
     f.write_bytes(data[: len(data) * 2 // 3])
-    rows, bad, tally = read_all(csv_cfg(f), f, tmp_path)
-    assert 0 < len(rows) < 2000
-    assert [b["reason"] for b in bad] == ["truncated file"]
-    assert tally.warnings and "truncated" in tally.warnings[0]
-    assert [r["user_id"] for r in rows] == [f"u{i}" for i in range(len(rows))]  # no gaps
+    with pytest.raises(InputDataError, match="gzip stream is truncated or corrupt after line") \
+            as err:
+        read_all(csv_cfg(f), f, tmp_path)
+    assert str(f) in str(err.value)
 
 
 def test_empty_file_lands_nothing_and_says_so(tmp_path):
