@@ -1,6 +1,7 @@
-"""The nightly flow: ingest yesterday's clicks -> collect -> features -> validate -> pretrain ->
-adapt -> finetune -> assemble -> evaluate -> gate -> score -> publish. Each task calls one library
-function and passes paths onward; the policy lives in the library."""
+"""The nightly flow: ingest yesterday's clicks -> collect -> features -> validate -> publish
+marts -> pretrain -> adapt -> finetune -> assemble -> evaluate -> gate -> score -> publish.
+Each task calls one library function and passes paths onward; the policy lives in the
+library."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from crossrec.collect.summary import collect_table
 from crossrec.config import Settings, load_settings
 from crossrec.data.marts import MartPaths
 from crossrec.evaluate.report import evaluate_run
-from crossrec.features.build import FeatureBuild, build_features
+from crossrec.features.build import FeatureBuild, build_features, publish_marts
 from crossrec.gate import current_champion, run_gate
 from crossrec.layout import Layout
 from crossrec.lock import exclusive
@@ -80,7 +81,7 @@ def download_all(settings: Settings) -> dict[str, Path]:
 
 @task(name="features", **stage)
 def features_task(settings: Settings, run_date: date, full_refresh: bool) -> FeatureBuild:
-    build = build_features(settings, run_date, full_refresh=full_refresh or None)
+    build = build_features(settings, run_date, full_refresh=full_refresh or None, publish=False)
     log = get_run_logger()
     for model, r in build.incremental.items():
         log.info("%s: %s; loaded %s, deleted %s, unchanged %d partition(s)", model,
@@ -104,6 +105,21 @@ def validate_task(settings: Settings, run_date: date) -> Path:
             if failed:
                 create_table_artifact(key="crossrec-validation-failures", table=failed,
                                       description=f"Failed expectations of run {run_date}")
+
+
+@task(name="publish-marts", **stage)
+def publish_marts_task(build: FeatureBuild) -> MartPaths:
+    """Only a batch that passed validation replaces the date's marts."""
+    return MartPaths.from_exports(publish_marts(build).exports)
+
+
+def validated_marts(settings: Settings, run_date: date, full_refresh: bool
+                    ) -> tuple[FeatureBuild, Path, MartPaths]:
+    """Features, the validation gate, then the marts swapped in: a failed gate raises before
+    the last step and the date's previous marts stay as they were."""
+    build = features_task(settings, run_date, full_refresh)
+    validation = validate_task(settings, run_date)
+    return build, validation, publish_marts_task(build)
 
 
 @task(name="train", task_run_name="{stage_name}", **stage)
@@ -244,9 +260,7 @@ def _train(run_date: date, settings: Settings, full_refresh: bool) -> dict[str, 
         ingest_clicks(run_date - timedelta(days=1), settings=settings)
     fetched = download_all(settings)
     collected = collect_task(settings, run_date, fetched)
-    build = features_task(settings, run_date, full_refresh)
-    validation = validate_task(settings, run_date)
-    marts = MartPaths.from_exports(build.exports)
+    build, validation, marts = validated_marts(settings, run_date, full_refresh)
     layout = Layout(settings.data_dir)
     pre = train_task("pretrain", settings, marts, run_date, None, layout.work(run_date, "pretrain"))
     ada = train_task("adapt", settings, marts, run_date, pre, layout.work(run_date, "adapt"))

@@ -13,7 +13,7 @@ date gives the same tables.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -130,12 +130,20 @@ class FeatureBuild:
     row_counts: dict[str, int]
     incremental: dict[str, Refresh]
     """What each incremental model loaded, deleted or kept."""
+    staged: Path | None = None
+    """Where the exports wait until :func:`publish_marts` swaps them into ``marts/run_date=D``
+    (None: already there). Nothing reads the staged files but the validation gate's caller."""
 
 
-def build_features(settings: Settings, run_date: date,
-                   full_refresh: bool | None = None) -> FeatureBuild:
+def build_features(settings: Settings, run_date: date, full_refresh: bool | None = None,
+                   publish: bool = True) -> FeatureBuild:
     """Run every model for ``run_date``; incremental models load only new or changed landing
-    partitions unless ``full_refresh`` (default: ``features.full_refresh``)."""
+    partitions unless ``full_refresh`` (default: ``features.full_refresh``).
+
+    With ``publish=False`` the exported marts stay staged (``FeatureBuild.staged``) until
+    :func:`publish_marts`: the nightly flow publishes them only after the validation gate
+    passed, so a failed batch never replaces the date's good marts (which scoring, the gate
+    and ``models promote --publish`` read)."""
     if full_refresh is None:
         full_refresh = settings.features.full_refresh
     folder = sql_dir(settings)
@@ -167,7 +175,16 @@ def build_features(settings: Settings, run_date: date,
                     EXPORT_BATCH)
                 write_batches_atomic(reader, stage / f"{name}.parquet")
                 exports[name] = export_dir / f"{name}.parquet"
-    if exports:
-        swap_into_place(stage, export_dir)
-    return FeatureBuild(warehouse=warehouse_path(settings), exports=exports, row_counts=counts,
-                        incremental=refreshed)
+    build = FeatureBuild(warehouse=warehouse_path(settings), exports=exports, row_counts=counts,
+                         incremental=refreshed, staged=stage if exports else None)
+    return publish_marts(build) if publish else build
+
+
+def publish_marts(build: FeatureBuild) -> FeatureBuild:
+    """Swap a build's staged marts into ``marts/run_date=D/`` whole (the previous export of
+    that date goes); returns the build with nothing left staged."""
+    if build.staged is None:
+        return build
+    final = next(iter(build.exports.values())).parent
+    swap_into_place(build.staged, final)
+    return replace(build, staged=None)

@@ -82,7 +82,10 @@ def _example(value: Any) -> str:
     return str(value)
 
 
-def run_suite(context, suite, frame: pd.DataFrame) -> SuiteResult:
+def run_suite(context, suite, frame: pd.DataFrame, origin: pd.Series | None = None
+              ) -> SuiteResult:
+    """Validate ``frame`` against ``suite``. ``origin`` (aligned with the frame's index) names
+    where each row came from: a failure then lists the files of its offending rows."""
     asset = context.data_sources.add_pandas(f"frames.{suite.name}").add_dataframe_asset(suite.name)
     batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(
         batch_parameters={"dataframe": frame}
@@ -101,6 +104,10 @@ def run_suite(context, suite, frame: pd.DataFrame) -> SuiteResult:
             "observed": detail.get("observed_value", detail.get("unexpected_count")),
             "examples": [_example(x) for x in (detail.get("partial_unexpected_list") or [])[:5]],
         }
+        where = detail.get("partial_unexpected_index_list")
+        if origin is not None and where:
+            failure["files"] = sorted({str(origin.iloc[i]) for i in where
+                                       if isinstance(i, int) and 0 <= i < len(origin)})
         if (cfg.meta or {}).get("note"):
             failure["note"] = cfg.meta["note"]
         if exc.get("raised_exception"):
@@ -120,8 +127,9 @@ def describe(results: list[SuiteResult]) -> str:
             where = f" column {column}" if column else ""
             ex = f" e.g. {', '.join(f['examples'])}" if f["examples"] else ""
             note = f" [{f['note']}]" if f.get("note") else ""
+            files = f" in {', '.join(f['files'])}" if f.get("files") else ""
             lines.append(f"{r.suite}:{where} {f['expectation']} (observed {f['observed']}){ex}"
-                         f"{note}")
+                         f"{files}{note}")
     return "; ".join(lines)
 
 
@@ -173,6 +181,20 @@ def collect_totals(settings: Settings, run_date: date) -> dict[str, int] | None:
     return {"read": int(totals.get("read", 0)), "quarantined": int(totals.get("quarantined", 0))}
 
 
+def _input_names(settings: Settings, run_date: date) -> dict[str, str]:
+    """Landing file -> how a failure names it: the landing file and the input file(s) its
+    rows were collected from (``collect.json``), so a user knows which export to fix."""
+    from crossrec.collect.collector import summary_path
+
+    path = summary_path(settings, run_date)
+    sources = json.loads(path.read_text()).get("sources", {}) if path.is_file() else {}
+    names = {}
+    for f in landing_files(settings, run_date):
+        inputs = list((sources.get(f.stem) or {}).get("files") or {})
+        names[str(f)] = f"{f}" + (f" (from {', '.join(inputs)})" if inputs else "")
+    return names
+
+
 def contract_models(settings: Settings) -> list[str]:
     """Every model with a ``.yml`` contract: the build order first, then any other contract."""
     folder = sql_dir(settings)
@@ -208,14 +230,17 @@ def validate_warehouse(settings: Settings, run_date: date, *,
         if files:
             set_variables(con, {"validate_landing_files": [str(f) for f in files]})
             landing = con.sql("SELECT * FROM read_parquet(getvariable('validate_landing_files'), "
-                              "union_by_name = true)").df()
+                              "union_by_name = true, filename = '_landing_file')").df()
+            names = _input_names(settings, run_date)
+            origin = landing.pop("_landing_file").map(lambda f: names.get(f, f))
         else:
+            origin = None
             notes.append(f"no landing partition for {run_date}: the batch is empty")
             landing = pd.DataFrame({c: [] for c in ("user_id", "item_id", "domain", "event_ts")})
         row_counts["landing"] = len(landing)
         domains = [settings.domains.source, settings.domains.target]
         results.append(run_suite(context, landing_suite(domains, settings.validation.min_rows),
-                                 landing))
+                                 landing, origin))
         previous = previous_row_count(settings, run_date)
         if previous is None:
             notes.append("row-count change: no earlier run recorded its row count; skipped")
@@ -224,7 +249,7 @@ def validate_warehouse(settings: Settings, run_date: date, *,
             results.append(run_suite(
                 context, row_change_suite(prev_rows, prev_date.isoformat(), max_row_change),
                 landing))
-        del landing
+        del landing, origin
         tables = {r[0] for r in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()}
         for model in contract_models(settings):
             contract = load_contract(sql_dir(settings) / f"{model}.sql")
