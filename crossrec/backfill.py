@@ -30,7 +30,7 @@ def is_published(settings: Settings, day: date) -> bool:
 def kept_out(settings: Settings, day: date) -> bool:
     """The quality gate rejected ``day``'s model and published nothing for it
     (``[gate] on_reject = "keep"``): retraining would give the same model and verdict."""
-    gate = settings.data_dir / "reports" / day.isoformat() / "gate.json"
+    gate = Layout(settings.data_dir).gate_report(day)
     try:
         return json.loads(gate.read_text()).get("published_model", "") is None
     except (OSError, ValueError):

@@ -52,10 +52,29 @@ class Layout:
     def landing_partition(self, ingest_date: date) -> Path:
         return partition_dir(self.landing, "ingest_date", ingest_date)
 
+    def landing_files(self, ingest_date: date, table: str = "interactions") -> list[Path]:
+        """The Parquet files of one landing partition's ``interactions`` or ``items``."""
+        if table not in ("interactions", "items"):
+            raise ValueError(f"unknown landing table {table!r}")
+        return sorted((self.landing_partition(ingest_date) / table).glob("*.parquet"))
+
+    @property
+    def landing_staging(self) -> Path:
+        """Where a collection run writes before the swap (outside the dataset glob)."""
+        return self.landing / ".staging"
+
     @property
     def quarantine(self) -> Path:
         """Rows that could not be used, with file, line, column and reason."""
         return self.data_dir / "quarantine"
+
+    def quarantine_partition(self, ingest_date: date) -> Path:
+        """``quarantine/ingest_date=D/``: the last good collection's quarantined rows."""
+        return partition_dir(self.quarantine, "ingest_date", ingest_date)
+
+    def failed_quarantine(self, ingest_date: date) -> Path:
+        """``quarantine/.failed/ingest_date=D/``: a failed collection's, for inspection."""
+        return partition_dir(self.quarantine / ".failed", "ingest_date", ingest_date)
 
     @property
     def downloads(self) -> Path:
@@ -78,6 +97,16 @@ class Layout:
     def marts_partition(self, run_date: date) -> Path:
         """``marts/run_date=D/``: the marts the trainers read."""
         return partition_dir(self.marts, "run_date", run_date)
+
+    def marts_staging(self, run_date: date) -> Path:
+        """Where a build's exports wait until they are swapped into ``marts_partition``."""
+        return self.marts / ".staging" / self.marts_partition(run_date).name
+
+    def placeholder(self, kind: str) -> Path:
+        """A zero-row Parquet file a staging model reads when nothing of ``kind`` exists."""
+        if kind not in ("items", "clicks"):
+            raise ValueError(f"unknown placeholder {kind!r}")
+        return self.data_dir / "tmp" / f"empty-{kind}.parquet"
 
     # -- models ---------------------------------------------------------------------------
     def work(self, run_date: date, stage: str) -> Path:
@@ -107,11 +136,27 @@ class Layout:
         """``reports/D/``: collect.json, validation, metrics.json, report.md, gate.json."""
         return self.reports_root / run_date.isoformat()
 
+    def collect_summary(self, ingest_date: date) -> Path:
+        return self.reports(ingest_date) / "collect.json"
+
+    def validation_report(self, run_date: date) -> Path:
+        return self.reports(run_date) / "validation.json"
+
+    def data_docs(self, run_date: date) -> Path:
+        """Great Expectations Data Docs of the run's validation."""
+        return self.reports(run_date) / "validation"
+
+    def gate_report(self, run_date: date) -> Path:
+        return self.reports(run_date) / "gate.json"
+
+    def clicks_report(self, event_date: date) -> Path:
+        return self.reports(event_date) / "clicks.json"
+
     # -- lake -----------------------------------------------------------------------------
     def recommendations(self, run_date: date, domain: str) -> Path:
         """``lake/recommendations/run_date=D/domain=X/``: one published partition."""
-        root = self.data_dir / "lake" / "recommendations"
-        return partition_dir(root, "run_date", run_date) / f"domain={_domain(domain)}"
+        return (partition_dir(self.recommendations_root, "run_date", run_date)
+                / f"domain={_domain(domain)}")
 
     def recommendations_staging(self, run_date: date, domain: str, model_version: str) -> Path:
         """Where the parts of one (date, domain, model) are written before the swap: a fixed
@@ -120,6 +165,38 @@ class Layout:
         key = hashlib.sha256(f"{run_date}|{domain}|{model_version}".encode()).hexdigest()[:16]
         return self.data_dir / "lake" / ".staging" / f"recommendations-{key}"
 
+    @property
+    def recommendations_root(self) -> Path:
+        return self.data_dir / "lake" / "recommendations"
+
+    @property
+    def clicks_root(self) -> Path:
+        """``lake/clicks/``: every event date's ingested click events."""
+        return self.data_dir / "lake" / "clicks"
+
     def clicks(self, event_date: date) -> Path:
         """``lake/clicks/event_date=D/``: ingested click events."""
-        return partition_dir(self.data_dir / "lake" / "clicks", "event_date", event_date)
+        return partition_dir(self.clicks_root, "event_date", event_date)
+
+    def click_quarantine(self, event_date: date) -> Path:
+        return partition_dir(self.quarantine / "clicks", "event_date", event_date)
+
+    @property
+    def click_manifest(self) -> Path:
+        """sha256 of every click log already ingested."""
+        return self.data_dir / "lake" / ".clicks-ingested.json"
+
+    @property
+    def click_pending(self) -> Path:
+        """The intent log of a click ingestion in progress."""
+        return self.data_dir / "lake" / ".clicks-pending.json"
+
+    @property
+    def click_drop(self) -> Path:
+        """Default drop folder of click logs (``[clicks] drop_dir`` moves it)."""
+        return self.data_dir / "drop" / "clicks"
+
+    @property
+    def locks(self) -> Path:
+        """``.locks/<name>.lock``: one writer per piece of state."""
+        return self.data_dir / ".locks"

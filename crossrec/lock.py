@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from crossrec.errors import ConcurrentRunError
+from crossrec.layout import Layout
 
 POLL_S = 0.5
 
@@ -37,7 +38,7 @@ def exclusive(data_dir: Path, name: str, what: str, timeout_s: float) -> Iterato
     """Hold ``<data_dir>/.locks/<name>.lock`` for the block; wait up to ``timeout_s``."""
     if not name.replace("-", "").isalnum():
         raise ValueError(f"invalid lock name {name!r}")
-    path = data_dir / ".locks" / f"{name}.lock"
+    path = Layout(data_dir).locks / f"{name}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:

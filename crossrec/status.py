@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 
 from crossrec.config import Settings
 from crossrec.errors import CrossrecError
+from crossrec.layout import Layout
 from crossrec.registry import read_registry, versions
 
 
@@ -20,7 +21,8 @@ def data_status(settings: Settings, n: int = 3) -> list[str]:
     """Lines about the data folder: newest recommendation partitions, model, clicks."""
     data = settings.data_dir
     lines = [f"data folder {data}"]
-    recs = sorted((data / "lake" / "recommendations").glob("run_date=*/domain=*"), reverse=True)
+    layout = Layout(data)
+    recs = sorted(layout.recommendations_root.glob("run_date=*/domain=*"), reverse=True)
     if not recs:
         lines.append("  recommendations: none published yet")
     for part in recs[:n]:
@@ -29,17 +31,17 @@ def data_status(settings: Settings, n: int = 3) -> list[str]:
                    if first is not None and pq.ParquetFile(first).metadata.num_rows else "-")
         lines.append(f"  recommendations {part.parent.name}/{part.name}: {_rows(part):,} rows, "
                      f"model {version}")
-    models = versions(data / "models")
+    models = versions(layout.models)
     lines.append(f"  newest model version: {models[-1] if models else 'none'}")
     try:
-        registry = read_registry(data / "models")
+        registry = read_registry(layout.models)
     except CrossrecError as exc:
         lines.append(f"  champion: unknown ({exc})")
     else:
         last = registry.history[-1] if registry.history else None
         lines.append(f"  champion: {registry.champion or 'none'}" + (
             f" (last decision: {last.action} {last.version}: {last.reason})" if last else ""))
-    clicks = sorted((data / "lake" / "clicks").glob("event_date=*"))
+    clicks = sorted(layout.clicks_root.glob("event_date=*"))
     lines.append(f"  newest click partition: "
                  f"{f'{clicks[-1].name} ({_rows(clicks[-1]):,} events)' if clicks else 'none'}")
     return lines

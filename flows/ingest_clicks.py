@@ -16,6 +16,7 @@ from crossrec.clicks.metrics import feedback_tables, write_feedback
 from crossrec.collect.collector import cache_dir
 from crossrec.collect.download import fetch
 from crossrec.config import Settings, load_settings
+from crossrec.layout import Layout
 from crossrec.lock import exclusive
 
 
@@ -44,7 +45,7 @@ def ingest_task(settings: Settings, event_date: date, downloads: list[Path],
 @task(name="feedback-metrics", cache_policy=NO_CACHE)
 def feedback_task(settings: Settings, event_date: date) -> dict:
     tables = feedback_tables(settings, event_date)
-    report = write_feedback(tables, event_date, settings.data_dir / "reports")
+    report = write_feedback(tables, event_date, Layout(settings.data_dir).reports_root)
     for by, rows in tables.items():
         create_table_artifact(key=f"crossrec-feedback-by-{by.replace('_', '-')}", table=rows,
                               description=f"CTR and purchase rate of {event_date} by {by}")

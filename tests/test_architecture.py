@@ -30,7 +30,7 @@ RANKS: dict[str, int] = {
     **dict.fromkeys(["crossrec.gate", "crossrec.registry", "crossrec.backfill",
                      "crossrec.status", "crossrec.deploy", "crossrec.server",
                      "crossrec.runners"], 7),
-    **dict.fromkeys(["crossrec.cli", "crossrec.cli_common", "crossrec.cli_models", "flows"], 8),
+    **dict.fromkeys(["crossrec.cli", "flows"], 8),
 }
 """A module may import modules of its own rank or below, never above."""
 

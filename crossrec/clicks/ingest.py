@@ -62,15 +62,15 @@ class ClickPaths:
 
 
 def click_paths(settings: Settings, event_date: date) -> ClickPaths:
-    data = settings.data_dir
-    drop_root = settings.clicks.drop_dir or data / "drop" / "clicks"
+    layout = Layout(settings.data_dir)
+    drop_root = settings.clicks.drop_dir or layout.click_drop
     return ClickPaths(
         drop=partition_dir(drop_root, "event_date", event_date),
-        lake=data / "lake" / "clicks",
-        quarantine=partition_dir(data / "quarantine" / "clicks", "event_date", event_date),
-        manifest=data / "lake" / ".clicks-ingested.json",
-        pending=data / "lake" / ".clicks-pending.json",
-        report=data / "reports" / event_date.isoformat() / "clicks.json",
+        lake=layout.clicks_root,
+        quarantine=layout.click_quarantine(event_date),
+        manifest=layout.click_manifest,
+        pending=layout.click_pending,
+        report=layout.clicks_report(event_date),
     )
 
 

@@ -17,14 +17,14 @@ import polars as pl
 from crossrec.clicks.ingest import read_parts
 from crossrec.config import Settings
 from crossrec.layout import Layout
-from crossrec.storage import partition_dir, write_text_atomic
+from crossrec.storage import write_text_atomic
 
 GROUPS = ("model_version", "rank", "domain", "user_kind")
 
 
 def served_events(settings: Settings, event_date: date) -> pl.DataFrame:
     """The day's events joined to the served rows they are about (unmatched ones dropped)."""
-    folder = partition_dir(settings.data_dir / "lake" / "clicks", "event_date", event_date)
+    folder = Layout(settings.data_dir).clicks(event_date)
     if not folder.is_dir():
         return pl.DataFrame()
     events = read_parts(folder)
@@ -43,7 +43,7 @@ def served_events(settings: Settings, event_date: date) -> pl.DataFrame:
 
 
 def _user_kind(settings: Settings, users: pl.Series) -> pl.Expr:
-    warehouse = settings.data_dir / "warehouse.duckdb"
+    warehouse = Layout(settings.data_dir).warehouse
     if not warehouse.is_file():
         return pl.lit("unknown").alias("user_kind")
     with duckdb.connect(str(warehouse), read_only=True) as con:

@@ -36,6 +36,7 @@ from crossrec.collect.sources import (
 from crossrec.collect.synthetic import SyntheticWorld
 from crossrec.config import Settings
 from crossrec.errors import InputDataError
+from crossrec.layout import Layout
 from crossrec.schemas import ITEMS_STAGED
 from crossrec.storage import write_text_atomic
 
@@ -45,7 +46,7 @@ def source_name(index: int, src: SourceConfig) -> str:
 
 
 def cache_dir(settings: Settings) -> Path:
-    return settings.collect.cache_dir or settings.data_dir / "cache" / "downloads"
+    return settings.collect.cache_dir or Layout(settings.data_dir).downloads
 
 
 def remote_inputs(settings: Settings) -> list[tuple[str, str | None]]:
@@ -246,7 +247,7 @@ def collect(settings: Settings, ingest_date: date,
 
 
 def summary_path(settings: Settings, ingest_date: date) -> Path:
-    return settings.data_dir / "reports" / ingest_date.isoformat() / "collect.json"
+    return Layout(settings.data_dir).collect_summary(ingest_date)
 
 
 def _summarise(ingest_date: date, sources: dict[str, dict], failures: list[str]) -> dict:

@@ -26,9 +26,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from crossrec.collect.rows import QuarantineLog
+from crossrec.layout import Layout
 from crossrec.schemas import INTERACTIONS, ITEMS, ITEMS_STAGED, STAGED
 from crossrec.sqlvars import quote_ident, set_variables
-from crossrec.storage import partition_dir, swap_into_place
+from crossrec.storage import swap_into_place
 
 # (schema written, staged schema read, de-duplication key columns, quarantine reason) per table
 TABLES = {
@@ -52,11 +53,11 @@ class LandingBatch:
     """One ingest date's partition in the making: ``write`` each source, then ``commit``."""
 
     def __init__(self, data_dir: Path, ingest_date: date, memory_limit: str = "512MB"):
-        self.final = partition_dir(data_dir / "landing", "ingest_date", ingest_date)
-        self.final_quarantine = partition_dir(data_dir / "quarantine", "ingest_date", ingest_date)
-        self.failed_quarantine = partition_dir(data_dir / "quarantine" / ".failed", "ingest_date",
-                                               ingest_date)
-        staging_root = data_dir / "landing" / ".staging"
+        layout = Layout(data_dir)
+        self.final = layout.landing_partition(ingest_date)
+        self.final_quarantine = layout.quarantine_partition(ingest_date)
+        self.failed_quarantine = layout.failed_quarantine(ingest_date)
+        staging_root = layout.landing_staging
         # what a killed collection of this date left behind (one collector per data folder
         # runs at a time: the flow holds the warehouse lock)
         for orphan in staging_root.glob(f"{ingest_date}-*"):

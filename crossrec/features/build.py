@@ -26,7 +26,6 @@ from crossrec.layout import Layout, landing_partitions
 from crossrec.schemas import CLICKS, ITEMS
 from crossrec.sqlvars import quote_ident, set_variables
 from crossrec.storage import (
-    partition_dir,
     swap_into_place,
     write_batches_atomic,
     write_parquet_atomic,
@@ -52,8 +51,7 @@ MODELS: tuple[str, ...] = (
 EXPORT_BATCH = 256_000  # rows per batch streamed from DuckDB into a mart's Parquet export
 # What a staging model reads when nothing has landed yet: read_parquet rejects an empty list,
 # so the file list falls back to a zero-row file of the right schema (written on demand).
-PLACEHOLDERS = {"items": ("tmp/empty-items.parquet", ITEMS),
-                "clicks": ("tmp/empty-clicks.parquet", CLICKS)}
+PLACEHOLDERS = {"items": ITEMS, "clicks": CLICKS}
 
 
 def default_sql_dir() -> Path:
@@ -65,7 +63,7 @@ def sql_dir(settings: Settings) -> Path:
 
 
 def warehouse_path(settings: Settings) -> Path:
-    return settings.data_dir / "warehouse.duckdb"
+    return Layout(settings.data_dir).warehouse
 
 
 def files_or_placeholder(settings: Settings, pattern: str, kind: str) -> list[str]:
@@ -74,8 +72,8 @@ def files_or_placeholder(settings: Settings, pattern: str, kind: str) -> list[st
     found = sorted(settings.data_dir.glob(pattern))
     if found:
         return [str(f) for f in found]
-    name, schema = PLACEHOLDERS[kind]
-    empty = settings.data_dir / name
+    schema = PLACEHOLDERS[kind]
+    empty = Layout(settings.data_dir).placeholder(kind)
     if not empty.exists():
         write_parquet_atomic(schema.empty_table(), empty)
     return [str(empty)]
@@ -112,7 +110,7 @@ def run_model(con: duckdb.DuckDBPyConnection, sql_file: Path) -> int:
 def connect_warehouse(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """The warehouse with the configured memory limit, spill folder and threads."""
     f = settings.features
-    spill = f.temp_directory or settings.data_dir / "tmp" / "duckdb"
+    spill = f.temp_directory or Layout(settings.data_dir).duckdb_spill
     config: dict[str, str | int] = {"memory_limit": f.memory_limit, "temp_directory": str(spill)}
     threads = f.threads or settings.run.threads
     if threads:
@@ -151,10 +149,11 @@ def build_features(settings: Settings, run_date: date, full_refresh: bool | None
     contracts: dict[str, Contract] = {f.stem: load_contract(f) for f in files}
     counts: dict[str, int] = {}
     exports: dict[str, Path] = {}
-    export_dir = partition_dir(settings.data_dir / "marts", "run_date", run_date)
+    layout = Layout(settings.data_dir)
+    export_dir = layout.marts_partition(run_date)
     # the exports are written beside the partition and swapped in whole, so the trainers
     # never read a mix of this build's marts and an earlier one's
-    stage = settings.data_dir / "marts" / ".staging" / export_dir.name
+    stage = layout.marts_staging(run_date)
     shutil.rmtree(stage, ignore_errors=True)  # left by a killed build of this date
     with connect_warehouse(settings) as con:
         set_variables(con, run_variables(settings, run_date))

@@ -23,8 +23,9 @@ from crossrec.errors import ValidationFailed
 from crossrec.features import build as features_build
 from crossrec.features.build import connect_warehouse, run_variables, sql_dir
 from crossrec.features.contracts import load_contract
+from crossrec.layout import Layout
 from crossrec.sqlvars import quote_ident, set_variables
-from crossrec.storage import partition_dir, write_text_atomic
+from crossrec.storage import write_text_atomic
 from crossrec.validate.docs import write_data_docs
 from crossrec.validate.suites import (
     build_suite,
@@ -134,20 +135,19 @@ def describe(results: list[SuiteResult]) -> str:
 
 
 def reports_dir(settings: Settings) -> Path:
-    return settings.data_dir / "reports"
+    return Layout(settings.data_dir).reports_root
 
 
 def report_path(settings: Settings, run_date: date) -> Path:
-    return reports_dir(settings) / run_date.isoformat() / "validation.json"
+    return Layout(settings.data_dir).validation_report(run_date)
 
 
 def data_docs_dir(settings: Settings, run_date: date) -> Path:
-    return reports_dir(settings) / run_date.isoformat() / "validation"
+    return Layout(settings.data_dir).data_docs(run_date)
 
 
 def landing_files(settings: Settings, run_date: date) -> list[Path]:
-    folder = partition_dir(settings.data_dir / "landing", "ingest_date", run_date)
-    return sorted((folder / "interactions").glob("*.parquet"))
+    return Layout(settings.data_dir).landing_files(run_date)
 
 
 def previous_row_count(settings: Settings, run_date: date) -> tuple[date, int] | None:

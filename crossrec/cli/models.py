@@ -9,34 +9,18 @@ with, and publishes when it rejects a challenger with ``on_reject = "champion"``
 from __future__ import annotations
 
 import getpass
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from crossrec.cli.common import ConfigOpt, DataDirOpt, fail, parse_run_date, settings_or_exit
 from crossrec.errors import CrossrecError
+from crossrec.layout import Layout
 
 models_app = typer.Typer(no_args_is_help=True, help="List, promote and roll back model versions.")
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file.")]
-DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", envvar="CROSSREC_DATA_DIR",
-                                                 help="Data folder (default ./data).")]
 PublishOpt = Annotated[str | None, typer.Option(
     "--publish", help="Also re-score and publish this date (YYYY-MM-DD) with the new champion.")]
-
-
-def _fail(exc: BaseException, code: int) -> None:
-    typer.echo(f"crossrec: error: {exc}", err=True)
-    raise typer.Exit(code)
-
-
-def _settings(config: Path | None, data_dir: Path | None):
-    from crossrec.config import load_settings
-
-    try:
-        return load_settings(config, data_dir=data_dir)
-    except CrossrecError as exc:
-        _fail(exc, 2)
 
 
 @models_app.command("list")
@@ -47,12 +31,12 @@ def list_models(config: ConfigOpt = None, data_dir: DataDirOpt = None,
     from crossrec.integrity import verify
     from crossrec.registry import read_registry, version_summary, versions
 
-    settings = _settings(config, data_dir)
-    models = settings.data_dir / "models"
+    settings = settings_or_exit(config, data_dir)
+    models = Layout(settings.data_dir).models
     try:
         registry = read_registry(models)
     except CrossrecError as exc:
-        _fail(exc, 1)
+        fail(exc, 1)
     names = versions(models)
     if not names:
         typer.echo(f"no model versions in {models}")
@@ -74,7 +58,7 @@ def list_models(config: ConfigOpt = None, data_dir: DataDirOpt = None,
         typer.echo(f"{name:<24} {registry.status(name):<16} "
                    f"{'' if score is None else f'{score:.4f}':>11}  {note}")
     if corrupt:
-        _fail(CrossrecError(f"{len(corrupt)} corrupt model version(s): {'; '.join(corrupt)}"), 1)
+        fail(CrossrecError(f"{len(corrupt)} corrupt model version(s): {'; '.join(corrupt)}"), 1)
 
 
 @models_app.command()
@@ -85,13 +69,13 @@ def promote(version: Annotated[str, typer.Argument(help="The model version to pr
     from crossrec.integrity import verify
     from crossrec.registry import promote as do_promote
 
-    settings = _settings(config, data_dir)
-    models = settings.data_dir / "models"
+    settings = settings_or_exit(config, data_dir)
+    models = Layout(settings.data_dir).models
     try:
         verify(models / version) if (models / version).is_dir() else None
         registry = do_promote(models, version, f"manual: promoted by {getpass.getuser()}")
     except CrossrecError as exc:
-        _fail(exc, 1)
+        fail(exc, 1)
     typer.echo(f"champion: {registry.champion}")
     _republish(settings, publish, registry.champion)
 
@@ -104,15 +88,15 @@ def rollback(config: ConfigOpt = None, data_dir: DataDirOpt = None,
     from crossrec.registry import read_registry
     from crossrec.registry import rollback as do_rollback
 
-    settings = _settings(config, data_dir)
-    models = settings.data_dir / "models"
+    settings = settings_or_exit(config, data_dir)
+    models = Layout(settings.data_dir).models
     try:
         champions = read_registry(models).champions
         if len(champions) >= 2:  # never restore a version that no longer verifies
             verify(models / champions[-2])
         registry = do_rollback(models, f"manual: rolled back by {getpass.getuser()}")
     except CrossrecError as exc:
-        _fail(exc, 1)
+        fail(exc, 1)
     typer.echo(f"champion: {registry.champion} (retired {champions[-1]})")
     _republish(settings, publish, registry.champion)
 
@@ -120,19 +104,18 @@ def rollback(config: ConfigOpt = None, data_dir: DataDirOpt = None,
 def _republish(settings, day: str | None, version: str) -> None:
     if day is None:
         return
-    from crossrec.cli_common import parse_run_date
     from crossrec.data.marts import MartPaths
-    from crossrec.storage import partition_dir
 
+    layout = Layout(settings.data_dir)
     try:
         run_date = parse_run_date(day)
-        marts = partition_dir(settings.data_dir / "marts", "run_date", run_date)
+        marts = layout.marts_partition(run_date)
         if not (marts / "mart_interactions.parquet").is_file():
             raise CrossrecError(f"--publish {day}: no marts at {marts} (was that date run?)")
     except CrossrecError as exc:
-        _fail(exc, 2)
+        fail(exc, 2)
     from flows.nightly import score_and_publish
 
     final = score_and_publish(settings, MartPaths.from_dir(marts),
-                              settings.data_dir / "models" / version, run_date)
+                              layout.model(version), run_date)
     typer.echo(f"published {final} with {version}")
