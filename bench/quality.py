@@ -74,7 +74,7 @@ def run_one(source: str, target: str, seed: int, args, tmp: Path) -> tuple[list[
     paths = list(shipped.glob(f"*/{FUSION}"))  # the one bundle assembled
     if len(paths) > 1:
         raise RuntimeError(f"more than one bundle under {shipped}: {paths}")
-    chosen = json.loads(paths[0].read_text()) if paths else {}  # none: [model] graph = false
+    chosen = json.loads(paths[0].read_text()) if paths else {}  # none: [bundle] graph = false
     return rows, {k: v for k, v in chosen.items() if not k.endswith("_tried")}
 
 

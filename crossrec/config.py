@@ -81,6 +81,16 @@ class ModelConfig(StrictModel):
     in time order (source history, then target history)."""
     discriminator_hidden: int = Field(64, ge=4)
     """Hidden width of the domain discriminator."""
+    attributes: bool = True
+    """Encode item attributes (leaf category, brand, price bucket) where the data has them;
+    False trains on item ids alone (an ablation)."""
+
+
+class AssemblyConfig(StrictModel):
+    """``[bundle]``: how the shipped model is assembled from the fine-tuned two-tower model,
+    every choice made on the cold validation users. What was chosen is saved with the version
+    (``bundle.json``); this is the search, not the result."""
+
     graph: bool = True
     """Fuse the two-tower score with the item-to-item random-walk graph (the final model is a
     hybrid); False ships the two-tower model alone (an ablation)."""
@@ -107,9 +117,11 @@ class ModelConfig(StrictModel):
     """Target items per cold user the reranker reorders."""
     rerank_neighbours: int = Field(400, ge=1)
     """Most similar users whose target rows the reranker's user-kNN signal sums."""
-    attributes: bool = True
-    """Encode item attributes (leaf category, brand, price bucket) where the data has them;
-    False trains on item ids alone (an ablation)."""
+    rerank_folds: int = Field(5, ge=2)
+    """Folds of pseudo-cold users the reranker is trained on (each fold's statistics are
+    fitted without it)."""
+    rerank_epochs: int = Field(30, ge=1)
+    """Passes over the reranker's training table."""
 
 
 class TrainConfig(StrictModel):
@@ -141,11 +153,6 @@ class TrainConfig(StrictModel):
     negatives: int = Field(2048, ge=0)
     """Sampled softmax: catalogues larger than this train against this many uniformly drawn
     negatives per batch instead of every item (0 = always the full softmax)."""
-    rerank_folds: int = Field(5, ge=2)
-    """Folds of pseudo-cold users the reranker is trained on (each fold's statistics are
-    fitted without it)."""
-    rerank_epochs: int = Field(30, ge=1)
-    """Passes over the reranker's training table."""
     patience: int = Field(3, ge=1)
     """Epochs without cold-validation NDCG@10 improvement before stopping."""
 
@@ -226,6 +233,7 @@ class Settings(StrictModel):
     features: FeaturesConfig = FeaturesConfig()
     validation: ValidationConfig = ValidationConfig()
     model: ModelConfig = ModelConfig()
+    bundle: AssemblyConfig = AssemblyConfig()
     train: TrainConfig = TrainConfig()
     score: ScoreConfig = ScoreConfig()
     clicks: ClicksConfig = ClicksConfig()
@@ -241,11 +249,21 @@ class Settings(StrictModel):
 
 
 
+MOVED = {f"{section}.{key}": f"bundle.{key}" for section, keys in (
+    ("model", ("graph", "graph_alphas", "graph_betas", "fusion_weights", "rerank",
+               "rerank_candidates", "rerank_neighbours")),
+    ("train", ("rerank_folds", "rerank_epochs"))) for key in keys}
+"""Keys that moved to ``[bundle]`` (the assembly of the shipped model), old -> new."""
+
+
 def _describe(err: ValidationError, origin: str) -> str:
     """One line naming the offending key for the first problem (and how many more)."""
     first = err.errors()[0]
     key = ".".join(str(p) for p in first["loc"]) or "<root>"
-    if first["type"] == "extra_forbidden":
+    if first["type"] == "extra_forbidden" and key in MOVED:
+        section, name = MOVED[key].split(".")
+        what = f"'{key}' moved to [{section}] {name}"
+    elif first["type"] == "extra_forbidden":
         what = f"unknown key '{key}'"
     else:
         what = f"invalid value for '{key}': {' '.join(first['msg'].split())}"

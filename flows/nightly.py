@@ -141,9 +141,8 @@ def train_task(stage_name: str, settings: Settings, marts: MartPaths, run_date: 
 def bundle_task(settings: Settings, marts: MartPaths, run_date: date, checkpoint: Path) -> Path:
     """The fine-tuned checkpoint becomes the shipped bundle (item graph, fusion weight and
     reranker chosen on the cold validation users), saved as a new version."""
-    path = build_bundle(checkpoint, marts, settings.domains.source, settings.domains.target,
-                        settings.model, settings.train, settings.run, run_date,
-                        Layout(settings.data_dir).models)
+    path = build_bundle(checkpoint, marts, settings.domains, settings.model.max_history,
+                        settings.bundle, settings.run, run_date, Layout(settings.data_dir).models)
     get_run_logger().info("model version: %s", path)
     return path
 

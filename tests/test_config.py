@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,19 @@ def test_typo_in_nested_key_names_the_key(tmp_path):
     msg = str(err.value)
     assert "unknown key 'train.epochz'" in msg and str(path) in msg
     assert "\n" not in msg
+
+
+@pytest.mark.parametrize("old, new", [
+    ("[model]\ngraph_betas = [0.0]", "'model.graph_betas' moved to [bundle] graph_betas"),
+    ("[train]\nrerank_epochs = 3", "'train.rerank_epochs' moved to [bundle] rerank_epochs"),
+])
+def test_a_key_that_moved_to_bundle_says_where(tmp_path, old, new):
+    with pytest.raises(ConfigError, match=re.escape(new)):
+        load_settings(write(tmp_path, old + "\n"))
+    section, line = old.split("\n")
+    moved = load_settings(write(tmp_path, "[bundle]\n" + line + "\n"))
+    key, value = line.split(" = ")
+    assert str(getattr(moved.bundle, key)) in value  # the same value, now under [bundle]
 
 
 def test_bad_value_names_the_key(tmp_path):

@@ -15,7 +15,7 @@ from crossrec.bundle.bundle import Bundle
 from crossrec.bundle.config import BundleConfig, GraphPart
 from crossrec.bundle.hybrid import HybridRecommender
 from crossrec.bundle.rerank import RerankedRecommender, fit_signals
-from crossrec.config import ModelConfig, RunOptions, TrainConfig
+from crossrec.config import AssemblyConfig, DomainsConfig, RunOptions
 from crossrec.data.domain import DomainData
 from crossrec.data.marts import MartPaths
 from crossrec.data.sparse import SOURCE, TARGET, domain_matrix
@@ -31,11 +31,11 @@ from crossrec.train.checkpoint import LINEAGE, METRICS, load_model
 from crossrec.train.rerank import TooFewPseudoColdUsers, fit_reranker, pseudo_cold_table
 
 
-def fuse(tower: TwoTower, data: DomainData, cfg: ModelConfig,
+def fuse(tower: TwoTower, data: DomainData, max_history: int, cfg: AssemblyConfig,
          progress: bool) -> tuple[ItemGraph, GraphPart, dict[str, Any]]:
     """Build the item graph for each (alpha, beta) of the grid and pick it and the fusion
     weight; returns the graph, its part of the config, and what was tried."""
-    rec = ModelRecommender(tower, data, cfg.max_history)
+    rec = ModelRecommender(tower, data, max_history)
     best, tried = None, {}
     grid = list(itertools.product(cfg.graph_alphas, cfg.graph_betas))
     with progress_bar("fusion grid", len(grid) * len(cfg.fusion_weights), progress) as advance:
@@ -54,7 +54,7 @@ def fuse(tower: TwoTower, data: DomainData, cfg: ModelConfig,
                          "val_ndcg@10": score, "val_ndcg@10_tried": tried}
 
 
-def select_reranker(base: Bundle, data: DomainData, cfg: ModelConfig, train: TrainConfig,
+def select_reranker(base: Bundle, data: DomainData, cfg: AssemblyConfig,
                     run: RunOptions) -> tuple[Reranker | None, dict[str, Any]]:
     """Train the cold-user reranker on pseudo-cold users; keep it only where it beats the
     fused ``base`` on the cold validation users. Returns it (or None) and the record."""
@@ -62,9 +62,9 @@ def select_reranker(base: Bundle, data: DomainData, cfg: ModelConfig, train: Tra
                             signals=SignalsConfig(neighbours=cfg.rerank_neighbours))
     source, target = domain_matrix(data, SOURCE), domain_matrix(data, TARGET)
     try:
-        x, y = pseudo_cold_table(source, target, config, train.rerank_folds, run.seed,
+        x, y = pseudo_cold_table(source, target, config, cfg.rerank_folds, run.seed,
                                  progress=run.progress)
-        reranker = fit_reranker(x, y, config, train.rerank_epochs, run.seed,
+        reranker = fit_reranker(x, y, config, cfg.rerank_epochs, run.seed,
                                 progress=run.progress)
     except TooFewPseudoColdUsers as exc:
         return None, {"used": False, "reason": str(exc)}
@@ -76,19 +76,19 @@ def select_reranker(base: Bundle, data: DomainData, cfg: ModelConfig, train: Tra
                                           "pseudo_cold_users": len(x)}
 
 
-def assemble(tower: TwoTower, data: DomainData, cfg: ModelConfig, train: TrainConfig,
+def assemble(tower: TwoTower, data: DomainData, max_history: int, cfg: AssemblyConfig,
              run: RunOptions) -> Bundle:
-    """The bundle of a fine-tuned ``tower`` over ``data``, its parts chosen on the cold
-    validation users as ``cfg`` asks."""
-    bundle = Bundle(tower, data.vocab, BundleConfig(max_history=cfg.max_history))
+    """The bundle of a fine-tuned ``tower`` (fed ``max_history`` items per domain) over
+    ``data``, its parts chosen on the cold validation users as ``cfg`` asks."""
+    bundle = Bundle(tower, data.vocab, BundleConfig(max_history=max_history))
     if not cfg.graph:
         return bundle
-    graph, part, selection = fuse(tower, data, cfg, run.progress)
+    graph, part, selection = fuse(tower, data, max_history, cfg, run.progress)
     bundle = replace(bundle, graph=graph, selection=selection,
                      config=bundle.config.model_copy(update={"graph": part}))
     if not cfg.rerank:
         return bundle
-    reranker, record = select_reranker(bundle, data, cfg, train, run)
+    reranker, record = select_reranker(bundle, data, cfg, run)
     selection["rerank"] = record
     if reranker is None:
         return bundle
@@ -96,18 +96,18 @@ def assemble(tower: TwoTower, data: DomainData, cfg: ModelConfig, train: TrainCo
                    config=bundle.config.model_copy(update={"reranker": reranker.config}))
 
 
-def build_bundle(checkpoint: Path, marts: MartPaths, source: str, target: str,
-                 cfg: ModelConfig, train: TrainConfig, run: RunOptions, run_date: date,
+def build_bundle(checkpoint: Path, marts: MartPaths, domains: DomainsConfig,
+                 max_history: int, cfg: AssemblyConfig, run: RunOptions, run_date: date,
                  out_root: Path) -> Path:
     """Assemble the fine-tuned ``checkpoint`` into the shipped model and save it as a new
     version under ``out_root``; its metrics are the checkpoint's plus the selection record
     (``fusion``), its lineage the checkpoint's."""
     seed_everything(run.seed, run.threads)
-    data = marts.load(source, target)
+    data = marts.load(domains.source, domains.target)
     tower, vocab = load_model(checkpoint)
     if list(vocab.item_ids) != list(data.vocab.item_ids):
         raise RuntimeError(f"{checkpoint}: item vocabulary differs from this run's marts")
-    bundle = assemble(tower, data, cfg, train, run)
+    bundle = assemble(tower, data, max_history, cfg, run)
     metrics = json.loads((checkpoint / METRICS).read_text())
     if bundle.selection is not None:
         metrics["fusion"] = bundle.selection

@@ -52,8 +52,8 @@ def train_all(settings: Settings, marts: MartPaths, run_date: date, out: Path) -
         if stage != "finetune" and getattr(settings.train, f"{stage}_epochs") == 0:
             continue  # an ablation skips the stage (the bundle is still assembled)
         init = run_stage(stage, settings, marts, run_date, init, out / stage)
-    return build_bundle(init, marts, settings.domains.source, settings.domains.target,
-                        settings.model, settings.train, settings.run, run_date, out / "bundle")
+    return build_bundle(init, marts, settings.domains, settings.model.max_history,
+                        settings.bundle, settings.run, run_date, out / "bundle")
 
 
 def _rows(name: str, rec: Recommender, seconds: float) -> list[dict]:
