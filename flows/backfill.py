@@ -49,17 +49,16 @@ def backfill(start: date, end: date, force: bool = False, config_path: str | Non
                                      [d - timedelta(days=1) for d in days])
         for f in clicks:
             f.result()  # raises the first failure
-    per_day = settings.model_copy(update={"clicks": settings.clicks.model_copy(
-        update={"ingest_yesterday": False})})  # done above
     out = {d.isoformat(): "skipped: already published" if is_published(settings, d) else
            "skipped: the gate kept its model out" for d in skipped}
     scoring = []
     for d in days:  # training in order; each date's scoring overlaps the next date's training
-        trained = nightly(run_date=d, settings=per_day, score=False)
+        trained = nightly(run_date=d, settings=settings, score=False,
+                          ingest_clicks=False)  # the range's clicks were ingested above
         if trained["published_model"] is None:  # the quality gate kept the champion's lists
             out[d.isoformat()] = f"not published: gate {trained['gate']}"
             continue
-        scoring.append((d, score_day_task.submit(per_day, Path(trained["marts"]),
+        scoring.append((d, score_day_task.submit(settings, Path(trained["marts"]),
                                                  Path(trained["published_model"]), d)))
     for d, future in scoring:
         out[d.isoformat()] = f"published {future.result()}"

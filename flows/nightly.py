@@ -231,11 +231,13 @@ def _run_name() -> str:
 @flow(name="nightly", flow_run_name=_run_name)
 def nightly(run_date: date | None = None, config_path: str | None = None,
             data_dir: str | None = None, settings: Settings | None = None,
-            full_refresh: bool = False, score: bool = True) -> dict[str, str | None]:
+            full_refresh: bool = False, score: bool = True,
+            ingest_clicks: bool | None = None) -> dict[str, str | None]:
     """Run every stage for ``run_date`` (default: today, as a scheduled run needs); returns
     where the outputs are. ``full_refresh`` rebuilds the incremental SQL models from every
     landing partition. ``score=False`` stops after evaluation (the backfill scores dates
-    itself, overlapping with the next date's training)."""
+    itself, overlapping with the next date's training). ``ingest_clicks`` overrides
+    ``[clicks] ingest_yesterday`` (the backfill ingests the whole range first)."""
     run_date = run_date or date.today()
     if settings is None:
         settings = load_settings(Path(config_path) if config_path else None, data_dir=data_dir)
@@ -243,7 +245,8 @@ def nightly(run_date: date | None = None, config_path: str | None = None,
     # one writer per data folder: a second run waits for this one, or fails clearly
     with exclusive(settings.data_dir, "warehouse", f"nightly {run_date}",
                    settings.run.lock_timeout_s):
-        out = _train(run_date, settings, full_refresh)
+        clicks = settings.clicks.ingest_yesterday if ingest_clicks is None else ingest_clicks
+        out = _train(run_date, settings, full_refresh, clicks)
     if score and out["published_model"]:
         # reads only this run's immutable marts and model version, and writes only this
         # date's partition (atomically), so it needs no warehouse lock
@@ -254,8 +257,9 @@ def nightly(run_date: date | None = None, config_path: str | None = None,
     return out
 
 
-def _train(run_date: date, settings: Settings, full_refresh: bool) -> dict[str, str | None]:
-    if settings.clicks.ingest_yesterday:  # yesterday's clicks are tonight's training signal
+def _train(run_date: date, settings: Settings, full_refresh: bool,
+           clicks: bool) -> dict[str, str | None]:
+    if clicks:  # yesterday's clicks are tonight's training signal
         ingest_clicks(run_date - timedelta(days=1), settings=settings)
     fetched = download_all(settings)
     collected = collect_task(settings, run_date, fetched)
