@@ -22,8 +22,8 @@ from crossrec.metrics.protocol import evaluate
 from crossrec.metrics.ranking import METRICS
 from crossrec.ranking.recommender import Recommender
 from crossrec.storage import write_text_atomic
-from crossrec.train.checkpoint import LINEAGE
 from crossrec.train.checkpoint import METRICS as METRICS_FILE
+from crossrec.train.stages import stage_records
 
 
 def evaluate_methods(methods: dict[str, Callable[[], Recommender]],
@@ -40,15 +40,9 @@ def evaluate_methods(methods: dict[str, Callable[[], Recommender]],
 
 
 def stage_histories(final: Path) -> dict[str, list[dict]]:
-    """Per-epoch logs of every stage behind a model version, following ``lineage.init``."""
-    out: dict[str, list[dict]] = {}
-    folder: Path | None = final
-    while folder is not None and (folder / METRICS_FILE).exists():
-        metrics = json.loads((folder / METRICS_FILE).read_text())
-        out[metrics.get("stage", folder.name)] = metrics.get("history", [])
-        init = json.loads((folder / LINEAGE).read_text()).get("init")
-        folder = Path(init) if init else None
-    return dict(reversed(out.items()))  # pretrain first
+    """Per-epoch logs of every stage behind a model version, pretrain first, from the
+    version's own ``metrics.json`` (older versions: following ``lineage.init``)."""
+    return {r["stage"]: r.get("history") or [] for r in stage_records(final) if r.get("stage")}
 
 
 def write_report(rows: list[dict], out_dir: Path, run_date: date, model_dir: Path,

@@ -7,6 +7,7 @@ pass paths, not models. The fine-tuned checkpoint becomes the shipped model in
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -25,7 +26,7 @@ from crossrec.models.two_tower import TwoTower, TwoTowerConfig
 from crossrec.train.adapt import AdaptTrainer
 from crossrec.train.attributes import ItemAttributes, load_item_attributes
 from crossrec.train.base import resolve_device, seed_everything
-from crossrec.train.checkpoint import load_model, save_model
+from crossrec.train.checkpoint import LINEAGE, METRICS, load_model, save_model
 from crossrec.train.finetune import FinetuneTrainer
 from crossrec.train.fit import fit
 from crossrec.train.pretrain import PretrainTrainer
@@ -49,6 +50,20 @@ def cold_val_ndcg(model: TwoTower, data: DomainData, settings: Settings, device:
     return evaluate(rec, "cold_val")["ndcg@10"]
 
 
+def stage_records(checkpoint: Path | None) -> list[dict]:
+    """The per-stage records (stage, best epoch and score, per-epoch history) behind a
+    checkpoint, oldest first: its ``metrics.json`` ``stages``, or for a checkpoint saved
+    before they were carried, its own record after those of its ``lineage.init`` chain."""
+    if checkpoint is None or not (checkpoint / METRICS).is_file():
+        return []
+    metrics = json.loads((checkpoint / METRICS).read_text())
+    if "stages" in metrics:
+        return list(metrics["stages"])
+    init = json.loads((checkpoint / LINEAGE).read_text()).get("init")
+    own = {k: metrics.get(k) for k in ("stage", "best_epoch", "best_val_ndcg@10", "history")}
+    return [*stage_records(Path(init) if init else None), own]
+
+
 def run_stage(stage: Stage, settings: Settings, marts: MartPaths, run_date: date,
               init: Path | None, out_root: Path,
               on_epoch: Callable[[int, int, dict[str, float]], None] | None = None) -> Path:
@@ -70,9 +85,12 @@ def run_stage(stage: Stage, settings: Settings, marts: MartPaths, run_date: date
         lambda: cold_val_ndcg(trainer.model, data, settings, device))
     result = fit(trainer, epochs, validate, settings.train.patience, on_epoch=on_epoch)
     model = trainer.model.to("cpu")
-    metrics = {"stage": stage, "best_epoch": result.best_epoch,
-               "best_val_ndcg@10": result.best_score if validate else None,
-               "history": result.history}
+    this = {"stage": stage, "best_epoch": result.best_epoch,
+            "best_val_ndcg@10": result.best_score if validate else None,
+            "history": result.history}
+    # the whole training history travels with each checkpoint (and so with the version):
+    # pretraining and adaptation, discriminator accuracy included, readable without work/
+    metrics = {**this, "stages": [*stage_records(init), this]}
     lineage = {"run_date": run_date, "stage": stage, "init": init,
                "marts": [marts.interactions, marts.eval_split],
                "ingest_dates": [d for d in landing_partitions(Layout(settings.data_dir).landing)

@@ -65,8 +65,9 @@ def test_explanations_name_source_items_the_user_has(run):
     settings, *_ = run
     recs = pl.read_parquet(settings.data_dir / "lake" / "recommendations")
     with duckdb.connect(str(settings.data_dir / "warehouse.duckdb"), read_only=True) as con:
-        owned = con.sql("SELECT user_id, item_id FROM stg_interactions "
-                        "WHERE domain = 'sport'").pl()
+        # the user's own ids: the warehouse keys items as '<domain>:<id>'
+        owned = con.sql("SELECT user_id, substr(item_id, length(domain) + 2) AS item_id "
+                        "FROM stg_interactions WHERE domain = 'sport'").pl()
     explained = recs.filter(pl.col("explanation").is_not_null())
     assert explained.height > 0.5 * recs.height
     assert explained["explanation"].list.len().max() <= settings.score.explain
@@ -185,3 +186,30 @@ def test_click_loop_ingests_simulated_feedback_into_training_rows(run):
     assert (Path(build.exports["mart_weak_negatives"])).is_file()
     positives = pl.from_arrow(sim.events).filter(pl.col("event_type") != "impression")
     assert 0 < from_clicks <= positives.select("user_id", "item_id").n_unique()
+
+
+def test_the_version_carries_its_whole_training_history(run, tmp_path):
+    """Pretraining, adaptation (discriminator and probe accuracy) and fine-tuning are in the
+    version's own metrics.json, so the report needs nothing from work/."""
+    import shutil
+
+    from crossrec.evaluate.report import stage_histories
+
+    settings, first, _ = run
+    version = Path(first["model"])
+    stages = json.loads((version / "metrics.json").read_text())["stages"]
+    assert [s["stage"] for s in stages] == ["pretrain", "adapt", "finetune"]
+    epochs = {s["stage"]: len(s["history"]) for s in stages}
+    assert epochs["pretrain"] == settings.train.pretrain_epochs and epochs["adapt"] >= 1
+    assert all(0.0 <= e["disc_acc"] <= 1.0 and 0.0 <= e["probe_acc"] <= 1.0
+               for e in stages[1]["history"])
+    # a copy of the version alone, while the work/ checkpoints it was trained through are gone
+    alone = tmp_path / version.name
+    shutil.copytree(version, alone)
+    work, hidden = settings.data_dir / "work", tmp_path / "work-away"
+    work.rename(hidden)
+    try:
+        assert list(stage_histories(alone)) == ["pretrain", "adapt", "finetune"]
+        assert stage_histories(alone)["adapt"] == stages[1]["history"]
+    finally:
+        hidden.rename(work)
