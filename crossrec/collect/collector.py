@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from crossrec.collect import amazon, disencdr, generic
 from crossrec.collect.download import DownloadError, fetch
@@ -37,7 +38,7 @@ from crossrec.collect.synthetic import SyntheticWorld
 from crossrec.config import Settings
 from crossrec.errors import InputDataError
 from crossrec.layout import Layout
-from crossrec.schemas import ITEMS_STAGED
+from crossrec.schemas import ITEMS_STAGED, item_keys
 from crossrec.storage import write_text_atomic
 
 
@@ -124,6 +125,46 @@ def _with_origin(table: pa.Table, file: str) -> Iterator[pa.RecordBatch]:
     yield from table.cast(ITEMS_STAGED).to_batches()
 
 
+def _keyed(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The synthetic world's item ids (``cloth:12``) are its users' own ids, so they get the
+    domain key like any other reader's: published lists give them back as they are."""
+    for batch in batches:
+        i = batch.schema.get_field_index("item_id")
+        yield batch.set_column(i, batch.schema.field(i),  # keeps the field's not-null
+                               item_keys(batch["domain"], batch["item_id"]))
+
+
+class InScope:
+    """Keeps rows of the two configured domains; every other row is counted per file as
+    *filtered: other domain* (a multi-category export is not an error). Remembers how many
+    rows of each domain every file had, for the summary and the zero-rows error."""
+
+    REASON = "other domain"
+
+    def __init__(self, domains: tuple[str, str], log: RowLog):
+        self.keep = pa.array(domains, pa.string())
+        self.log = log
+        self.seen: dict[str, Counter] = {}
+
+    def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            counts = pc.value_counts(pc.binary_join_element_wise(
+                batch["file"], batch["domain"], "\x00"))
+            for pair in counts.to_pylist():
+                file, domain = pair["values"].split("\x00", 1)
+                self.seen.setdefault(file, Counter())[domain] += pair["counts"]
+            mask = pc.is_in(batch["domain"], value_set=self.keep)
+            if pc.all(mask).as_py() is not False:
+                yield batch
+                continue
+            out = batch.filter(pc.invert(mask))
+            for pair in pc.value_counts(out["file"]).to_pylist():
+                tally = self.log.tally(pair["values"])
+                tally.yielded -= pair["counts"]  # counted as read by the reader's Batcher
+                tally.filtered[self.REASON] += pair["counts"]
+            yield batch.filter(mask)
+
+
 def _counted(batches: Iterator[pa.RecordBatch], log: RowLog, file: str) -> Iterator[pa.RecordBatch]:
     """Tally rows of readers that build their batches without a ``Batcher``."""
     tally = log.tally(file)
@@ -137,31 +178,44 @@ def _read(settings: Settings, src: SourceConfig, ingest_date: date, log: RowLog,
           local: Resolve) -> tuple[Landed, Landed]:
     rows = settings.collect.rows_per_batch
     limits = Limits.of(settings.collect)
+    scope = InScope((settings.domains.source, settings.domains.target), log)
+    try:
+        return _read_source(settings, src, ingest_date, log, batch, name, quarantine, local,
+                            rows, limits, scope)
+    finally:
+        for file, domains in scope.seen.items():
+            log.tally(file).domains.update(domains)
+
+
+def _read_source(settings: Settings, src: SourceConfig, ingest_date: date, log: RowLog,
+                 batch: LandingBatch, name: str, quarantine: QuarantineLog, local: Resolve,
+                 rows: int, limits: Limits, scope: InScope) -> tuple[Landed, Landed]:
     items = Landed()
     match src:
         case SyntheticSource():
             world = SyntheticWorld(src, settings.domains.source, settings.domains.target)
             file = f"synthetic:seed={src.seed}"
-            inter = batch.write(name, "interactions",
-                                _counted(world.interactions(ingest_date, rows), log, file),
+            inter = batch.write(name, "interactions", scope(_counted(
+                _keyed(world.interactions(ingest_date, rows)), log, file)), quarantine)
+            items = batch.write(name, "items", _keyed(_with_origin(world.items(), file)),
                                 quarantine)
-            items = batch.write(name, "items", _with_origin(world.items(), file), quarantine)
         case DisenCDRSource():
             files = _disencdr_files(settings, src, local)
             inter = batch.write(name, "interactions",
-                                disencdr.read_pair(files, ingest_date, log, rows), quarantine)
+                                scope(disencdr.read_pair(files, ingest_date, log, rows)),
+                                quarantine)
         case CsvSource() | JsonlSource() | ParquetSource():
-            inter = batch.write(name, "interactions", generic.read(
-                src, local(src.path, src.sha256), ingest_date, log, rows, limits), quarantine)
+            inter = batch.write(name, "interactions", scope(generic.read(
+                src, local(src.path, src.sha256), ingest_date, log, rows, limits)), quarantine)
         case AmazonSource():
             path = local(src.path, src.sha256)
             domain = src.domain or amazon.domain_from_filename(src.path)
-            inter = batch.write(name, "interactions", amazon.read_reviews(
-                src, path, domain, ingest_date, log, rows, limits), quarantine)
+            inter = batch.write(name, "interactions", scope(amazon.read_reviews(
+                src, path, domain, ingest_date, log, rows, limits)), quarantine)
             if src.meta_path:
                 meta = local(src.meta_path, src.meta_sha256)
-                items = batch.write(name, "items", amazon.read_metadata(
-                    meta, domain, log, rows, limits), quarantine)
+                items = batch.write(name, "items", scope(amazon.read_metadata(
+                    meta, domain, log, rows, limits)), quarantine)
         case _:  # pragma: no cover - the config union is closed
             raise TypeError(f"unsupported source {src!r}")
     return inter, items
@@ -175,7 +229,7 @@ def _file_summary(t: FileTally, duplicates: int, reason: str) -> dict:
     bad = sum(quarantined.values())
     return {"read": read, "landed": t.yielded - duplicates, "quarantined": dict(quarantined),
             "filtered": dict(t.filtered), "bad_ratio": round(bad / read, 6) if read else 0.0,
-            "example": t.example, "warnings": t.warnings}
+            "example": t.example, "warnings": t.warnings, "domains": dict(t.domains)}
 
 
 def _over_budget(file: str, info: dict, limit: float) -> str | None:

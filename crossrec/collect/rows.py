@@ -50,6 +50,8 @@ class FileTally:
     quarantined: Counter = field(default_factory=Counter)
     filtered: Counter = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
+    domains: Counter = field(default_factory=Counter)
+    """Rows of each domain the file held (landed or filtered as another domain)."""
     example: dict | None = None
     """The first quarantined row's line, column and problem: what an error message shows."""
 

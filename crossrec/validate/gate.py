@@ -181,6 +181,33 @@ def collect_totals(settings: Settings, run_date: date) -> dict[str, int] | None:
     return {"read": int(totals.get("read", 0)), "quarantined": int(totals.get("quarantined", 0))}
 
 
+def domain_check(settings: Settings, run_date: date, con) -> SuiteResult:
+    """Both configured domains have rows in the warehouse (any ingest date up to the run):
+    else a clear failure naming each input file and the domains it does have (a name that
+    differs between the config and the export, say ``sports`` for ``sport``)."""
+    counts = dict(con.sql("SELECT domain, count(*) FROM stg_interactions GROUP BY domain"
+                          ).fetchall())
+    missing = [(role, d) for role, d in (("source", settings.domains.source),
+                                         ("target", settings.domains.target)) if not counts.get(d)]
+    failures = []
+    if missing:
+        from crossrec.collect.collector import summary_path
+
+        path = summary_path(settings, run_date)
+        sources = json.loads(path.read_text()).get("sources", {}) if path.is_file() else {}
+        have = "; ".join(
+            f"{file} has " + (", ".join(f"{d} ({n:,})" for d, n in sorted(
+                (f.get("domains") or {}).items())) or "no rows")
+            for s in sources.values() for file, f in s.get("files", {}).items())
+        for role, d in missing:
+            failures.append({"expectation": "configured_domain_has_rows", "column": "domain",
+                             "observed": 0, "examples": [],
+                             "note": f"no rows of the {role} domain '{d}'"
+                                     + (f" ({have})" if have else "")})
+    return SuiteResult(suite="check.domains", rows=sum(counts.values()), success=not missing,
+                       failures=failures)
+
+
 def _input_names(settings: Settings, run_date: date) -> dict[str, str]:
     """Landing file -> how a failure names it: the landing file and the input file(s) its
     rows were collected from (``collect.json``), so a user knows which export to fix."""
@@ -251,6 +278,8 @@ def validate_warehouse(settings: Settings, run_date: date, *,
                 landing))
         del landing, origin
         tables = {r[0] for r in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if "stg_interactions" in tables:
+            results.append(domain_check(settings, run_date, con))
         for model in contract_models(settings):
             contract = load_contract(sql_dir(settings) / f"{model}.sql")
             if contract.model not in tables:

@@ -64,8 +64,9 @@ def landing_suite(domains: list[str], min_rows: int) -> gx.ExpectationSuite:
     """The run date's landing batch: keys present and non-null, only configured domains, no
     duplicate interaction, and at least ``min_rows`` rows.
 
-    Staging filters unknown domains out silently, so this is the only place a domain nobody
-    configured (a mislabelled export, a new feed) is noticed.
+    The collectors land only the configured pair (other domains are counted as filtered in
+    ``collect.json``), so a row of another domain here means the landing zone was written by
+    something else: defence in depth.
     """
     suite = gx.ExpectationSuite(name="landing.interactions")
     suite.add_expectation(gxe.ExpectTableRowCountToBeBetween(min_value=int(min_rows)))

@@ -18,6 +18,7 @@ from tests.conftest import RUN_DATE, require_shared_data
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "deployments" / "examples"
 
+DOMAINS = ("sport", "cloth")  # the default pair: a collection must land rows of both
 CSV_MAP = {"user_id": "user_id", "item_id": "item_id", "domain": "domain", "rating": "rating"}
 
 
@@ -75,12 +76,13 @@ def test_rerun_replaces_the_partition_and_drops_stale_quarantine(tmp_path):
 
 
 def test_bad_row_ratio_fails_naming_the_file_and_keeps_previous_partition(tmp_path):
-    good = write_csv(tmp_path / "a.csv", [f"u{i},1,sport,5" for i in range(10)])
+    good = write_csv(tmp_path / "a.csv", [f"u{i},1,{DOMAINS[i % 2]},5" for i in range(10)])
     s = settings_for(tmp_path, [{"kind": "csv", "path": str(good), "columns": CSV_MAP}])
     collect(s, RUN_DATE)
     before = pq.read_table(landing(tmp_path) / "interactions" / "csv-0.parquet")
 
-    write_csv(good, [f"u{i},1,sport,5" for i in range(8)] + ["u8,1,sport,oops", "u9,,sport,5"])
+    write_csv(good, [f"u{i},1,{DOMAINS[i % 2]},5" for i in range(8)]
+              + ["u8,1,sport,oops", "u9,,sport,5"])
     with pytest.raises(InputDataError) as err:
         collect(s, RUN_DATE)
     msg = str(err.value)
@@ -131,7 +133,7 @@ class QuietHandler(SimpleHTTPRequestHandler):
 
 def test_csv_by_url_with_checksum(tmp_path, http_dir):
     root, base = http_dir
-    f = write_csv(root / "a.csv", [f"u{i},{i},cloth,5" for i in range(5)])
+    f = write_csv(root / "a.csv", [f"u{i},{i},{DOMAINS[i % 2]},5" for i in range(5)])
     digest = hashlib.sha256(f.read_bytes()).hexdigest()
     s = settings_for(tmp_path, [{"kind": "csv", "path": f"{base}/a.csv", "sha256": digest,
                                  "columns": CSV_MAP}])
@@ -177,3 +179,22 @@ def test_example_config_points_the_pipeline_at_the_real_pair(tmp_path):
     build = build_features(s, RUN_DATE)
     assert build.row_counts["int_user_domains"] == 9_928
     assert validate_warehouse(s, RUN_DATE).is_file()
+
+
+def test_rows_of_other_domains_are_filtered_and_counted_per_file(tmp_path):
+    """A multi-category export: only the configured pair lands; the rest is counted as
+    filtered, per file, and the landing batch passes the validation gate's domain check."""
+    rows = [f"u{i},{i % 7},{d},5" for i in range(60) for d in ("sport", "cloth", "book")]
+    a = write_csv(tmp_path / "a.csv", rows + ["u1,9,toys,5", "u2,9,toys,4"])
+    b = write_csv(tmp_path / "b.csv", [f"u{i},3,cloth,5" for i in range(5)])
+    s = settings_for(tmp_path, [{"kind": "csv", "path": str(a), "columns": CSV_MAP},
+                                {"kind": "csv", "path": str(b), "columns": CSV_MAP}])
+    summary = collect(s, RUN_DATE)
+    fa = summary["sources"]["csv-0"]["files"][str(a)]
+    assert fa["filtered"] == {"other domain": 62} and fa["quarantined"] == {}
+    assert fa["read"] == 182 and fa["landed"] == 120
+    assert fa["domains"] == {"sport": 60, "cloth": 60, "book": 60, "toys": 2}
+    assert summary["sources"]["csv-1"]["files"][str(b)]["filtered"] == {}
+    assert summary["totals"] == {"read": 187, "landed": 125, "quarantined": 0, "filtered": 62}
+    landed = pq.read_table(landing(tmp_path) / "interactions" / "csv-0.parquet")
+    assert set(landed["domain"].to_pylist()) == {"sport", "cloth"}

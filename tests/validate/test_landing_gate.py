@@ -181,3 +181,24 @@ def test_missing_collect_summary_skips_quarantine_check(world):
     assert report["success"]
     assert "check.collect_quarantine" not in {s["suite"] for s in report["suites"]}
     assert any("collect.json" in n for n in report["notes"])
+
+
+def test_a_configured_domain_with_no_rows_names_each_file_and_its_domains(tmp_path):
+    """An export whose domain is spelt differently from the config: the other domain's rows
+    are filtered, so nothing of it lands, and the gate says which domains each file has."""
+    export = tmp_path / "export.csv"
+    export.write_text("user_id,item_id,domain,rating\n" + "".join(
+        f"u{i},{i % 9},{d},5\n" for i in range(80) for d in ("sports", "cloth", "books")))
+    settings = tiny_settings(tmp_path / "data", sources=[{
+        "kind": "csv", "path": str(export),
+        "columns": {"user_id": "user_id", "item_id": "item_id", "domain": "domain",
+                    "rating": "rating"}}])
+    summary = collect(settings, RUN_DATE)
+    assert summary["totals"]["filtered"] == 160 and summary["landed_by_domain"] == {"cloth": 80}
+    build_features(settings, RUN_DATE)
+    with pytest.raises(ValidationFailed) as err:
+        validate_warehouse(settings, RUN_DATE)
+    msg = str(err.value)
+    assert "check.domains" in msg and "no rows of the source domain 'sport'" in msg
+    assert f"{export} has books (80), cloth (80), sports (80)" in msg
+    assert "target domain" not in msg
