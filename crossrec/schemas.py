@@ -5,6 +5,7 @@ instead of deep inside SQL or training.
 """
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 INTERACTIONS = pa.schema(
     [
@@ -85,5 +86,24 @@ RECOMMENDATIONS = pa.schema(
 
 
 def item_key(domain: str, local_id: object) -> str:
-    """Item ids are made unique across domains by prefixing the domain."""
+    """Inside the product an item is the pair (domain, the user's own id), held as one key:
+    the domain, ``:``, the id exactly as it came in (which may itself hold ``:``)."""
     return f"{domain}:{local_id}"
+
+
+def local_id(key: str) -> str:
+    """The user's own item id of an :func:`item_key`: everything after the first ``:`` (a
+    domain name never holds one, see ``DOMAIN_PATTERN``). What the product publishes."""
+    domain, sep, rest = key.partition(":")
+    if not sep or not domain:
+        raise ValueError(f"not an item key (domain:id): {key!r}")
+    return rest
+
+
+def local_ids(keys: list[str]) -> list[str]:
+    return [local_id(k) for k in keys]
+
+
+def item_keys(domains: pa.Array, ids: pa.Array) -> pa.Array:
+    """:func:`item_key` of aligned arrays, vectorised."""
+    return pc.binary_join_element_wise(domains, ids, ":")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import polars as pl
+
+from crossrec.schemas import local_ids
 
 PAD = 0  # item index 0 is padding in every history
 
@@ -40,6 +43,12 @@ class Vocabulary:
     @classmethod
     def from_frame(cls, frame: pl.DataFrame, domain_order: list[str]) -> Vocabulary:
         return cls.from_items(frame.select("item_id", "domain"), domain_order)
+
+    @cached_property
+    def local_ids(self) -> np.ndarray:
+        """The user's own id of each index (``item_ids`` without the domain): what goes out
+        in published lists, explanations and reports; position 0 stays ``""``."""
+        return np.array([""] + local_ids(list(self.item_ids[1:])), dtype=object)
 
     @property
     def n_items(self) -> int:

@@ -53,14 +53,15 @@ def recommendation_table(rec: Recommender, k: int, model_version: str,
     n = int(valid.sum())
     if explain_n:
         why = rec.explain(users, cols, explain_n)[valid]
-        explanation = explanation_array(why, data.vocab.item_ids)
+        explanation = explanation_array(why, data.vocab.local_ids)
     else:
         explanation = pa.nulls(n, type=pa.list_(pa.string()))
     table = pa.table(
         {
             "user_id": pa.array(data.users[user_idx], type=pa.string()),
             "rank": pa.array(ranks, type=pa.int16()),
-            "item_id": pa.array(data.vocab.item_ids[cols[valid] + start], type=pa.string()),
+            # the user's own ids: the published list joins their catalogue as it is
+            "item_id": pa.array(data.vocab.local_ids[cols[valid] + start], type=pa.string()),
             "score": pa.array(scores[valid], type=pa.float32()),
             "model_version": pa.array([model_version] * n, type=pa.string()),
             "explanation": explanation,

@@ -74,7 +74,7 @@ def publish_staged(settings: Settings, marts: MartPaths, model_dir: Path, stagin
     owned item, order) and swap them into the lake; returns the partition and its rows."""
     data = recommender_for(settings, marts, model_dir).data  # cached: the shards' own
     tgt = data.target
-    seen = {data.users[u]: set(data.vocab.item_ids[h]) for u, h in
+    seen = {data.users[u]: set(data.vocab.local_ids[h]) for u, h in
             enumerate(data.all_hist[tgt]) if len(h)}
     rows = check_staging(staging, seen, settings.score.top_n, set(data.users), n_parts)
     final = swap_into_place(staging, Layout(settings.data_dir).recommendations(run_date, tgt))

@@ -1,6 +1,8 @@
 -- Interactions of the two configured domains from every landing partition up to the run date
 -- (stg_landed), plus the feedback loop: a click or a purchase of a served recommendation
 -- (stg_clicks) is a positive target-domain interaction, dated by the event (source 'clicks').
+-- Click logs carry the user's own item ids (as published); inside, an item is keyed by its
+-- domain ('<domain>:<id>', crossrec/schemas.py::item_key).
 -- One row per (user, item): a pair landed twice (re-collection, overlapping exports, a click on
 -- an item the user already had) counts once, at its earliest event.
 with landed as (
@@ -13,7 +15,7 @@ with landed as (
 clicked as (
     select
         user_id,
-        item_id,
+        getvariable('target_domain')::varchar || ':' || item_id as item_id,
         getvariable('target_domain')::varchar as domain,
         event_ts,
         cast(null as float) as rating,

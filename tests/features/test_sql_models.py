@@ -338,7 +338,7 @@ def test_clicks_and_purchases_become_target_interactions(tmp_path, con):
         "event_id": ["e1", "e2", "e3", "e4"],
         "event_ts": [ts(20), ts(20, 1), ts(20, 2), ts(20, 3)],
         "user_id": ["u1", "u1", "u2", "u1"],
-        "item_id": ["cloth:7", "cloth:8", "cloth:9", "cloth:1"],
+        "item_id": ["7", "8", "9", "1"],  # as published: the user's own ids
         "event_type": ["impression", "click", "purchase", "click"],
         "rec_run_date": [date(2026, 11, 19)] * 4, "rank": [1, 2, 1, 3],
         "model_version": ["m"] * 4}, schema=CLICKS)
@@ -352,7 +352,7 @@ def test_clicks_and_purchases_become_target_interactions(tmp_path, con):
     got = con.execute("SELECT user_id, item_id, domain, source FROM stg_interactions "
                       "ORDER BY ALL").fetchall()
     assert got == [
-        ("u1", "cloth:1", "cloth", "t"),  # already had it: the earlier landed row stays
+        ("u1", "cloth:1", "cloth", "t"),  # already had it (its key): the landed row stays
         ("u1", "cloth:8", "cloth", "clicks"),  # a click is a positive
         ("u1", "sport:1", "sport", "t"),
         ("u2", "cloth:9", "cloth", "clicks"),  # a purchase too, even for a user new to us

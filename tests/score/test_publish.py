@@ -40,7 +40,7 @@ def rec():
 
 def seen_ids(rec):
     data = rec.data
-    return {data.users[u]: set(data.vocab.item_ids[h]) for u, h in
+    return {data.users[u]: set(data.vocab.local_ids[h]) for u, h in
             enumerate(data.all_hist["t"]) if len(h)}
 
 

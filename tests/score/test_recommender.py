@@ -17,7 +17,8 @@ class Fixed(Recommender):
 
 
 def data_with_seen(seen: list[np.ndarray], n_source: int, n_target: int) -> DomainData:
-    names = [f"s{i}" for i in range(n_source)] + [f"t{i}" for i in range(n_target)]
+    # item keys ("<domain>:<id>"): the user's own ids are s0.., t0..
+    names = [f"s:s{i}" for i in range(n_source)] + [f"t:t{i}" for i in range(n_target)]
     start = 1 + n_source
     vocab = Vocabulary(np.array([""] + names, dtype=object), ["s", "t"],
                        [(1, start), (start, start + n_target)], {n: i + 1 for i, n in

@@ -76,9 +76,9 @@ def test_an_older_version_scores_today_with_explanations(tmp_path):
     assert torch.allclose(now.score(np.array([0]))[0, 1:], before.score(np.array([0]))[0])
     table = recommendation_table(now, 2, folder.name, explain_n=2)
     assert "cloth:w" not in table["item_id"].to_pylist()
-    # each row names the user's own source items the old model knows, in today's ids
-    # (u2's only source item is new: nothing to explain with)
-    owned = {"u0": {"sport:a"}, "u1": {"sport:b"}, "u2": set()}
+    # each row names the user's own source items the old model knows, in today's ids, as
+    # the user wrote them (u2's only source item is new: nothing to explain with)
+    owned = {"u0": {"a"}, "u1": {"b"}, "u2": set()}
     for user, why in zip(table["user_id"].to_pylist(), table["explanation"].to_pylist(),
                          strict=True):
         assert set(why or []) == owned[user]

@@ -143,7 +143,8 @@ def test_published_rows_of_reranked_users_explain_with_their_own_source_items(da
     cold, _ = cold_and_warm(data)
     table = recommendation_table(rec, 3, "v", users=cold, explain_n=2).to_pylist()
     assert len(table) == 3 * len(cold)
-    owned = {data.users[u]: set(data.vocab.item_ids[data.all_hist["sport"][u]]) for u in cold}
+    # the user's own ids, as published
+    owned = {data.users[u]: set(data.vocab.local_ids[data.all_hist["sport"][u]]) for u in cold}
     explained = [row for row in table if row["explanation"]]
     assert explained  # the graph links most candidates to some source item
     for row in explained:
