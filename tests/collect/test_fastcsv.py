@@ -31,6 +31,7 @@ from crossrec.collect.fields import FieldError, float32
 from crossrec.collect.generic import read
 from crossrec.collect.rows import Limits, RowLog
 from crossrec.collect.sources import CsvSource
+from crossrec.collect.textlines import raw_lines
 from crossrec.errors import InputDataError
 from crossrec.schemas import item_key, item_keys
 from tests.collect.test_fuzz_generic import MemoryQuarantine
@@ -97,6 +98,7 @@ class Setup:
     block_bytes: int
     min_run: int
     store: str  # plain, gzip, cut gzip
+    distinct_check: int = 4096  # 0: ratings always through the regex lane
 
 
 def render(fields: list[str], d: str, quoting: str) -> str:
@@ -177,7 +179,8 @@ def files(draw: st.DrawFn) -> tuple[Setup, bytes]:
               block_lines=draw(st.sampled_from([1, 2, 5, 64])),
               block_bytes=draw(st.sampled_from([40, 300, 1 << 20])),
               min_run=draw(st.sampled_from([1, 2, 16])),
-              store=draw(st.sampled_from(["plain", "plain", "gzip", "cut gzip"])))
+              store=draw(st.sampled_from(["plain", "plain", "gzip", "cut gzip"])),
+              distinct_check=draw(st.sampled_from([0, 4096])))
     head = s.delimiter.join(f" {h}" if draw(st.integers(0, 5)) == 0 else h for h in header)
     if draw(st.integers(0, 4)) == 0:
         head = "\ufeff" + head
@@ -209,7 +212,8 @@ def files(draw: st.DrawFn) -> tuple[Setup, bytes]:
 @contextmanager
 def knobs(s: Setup):
     """Tiny blocks and runs; counts the rows that landed column-wise."""
-    saved = fastcsv.BLOCK_LINES, fastcsv.BLOCK_BYTES, fastcsv.MIN_RUN, fastcsv.FastRun.split
+    saved = (fastcsv.BLOCK_LINES, fastcsv.BLOCK_BYTES, fastcsv.MIN_RUN, fastcsv.FastRun.split,
+             fastcsv._DISTINCT_CHECK)
     split = fastcsv.FastRun.split
 
     def counted(self, i, j):
@@ -222,11 +226,12 @@ def knobs(s: Setup):
     fastcsv.BLOCK_LINES, fastcsv.BLOCK_BYTES, fastcsv.MIN_RUN = (s.block_lines, s.block_bytes,
                                                                  s.min_run)
     fastcsv.FastRun.split = counted  # type: ignore[method-assign]
+    fastcsv._DISTINCT_CHECK = s.distinct_check
     try:
         yield
     finally:
-        (fastcsv.BLOCK_LINES, fastcsv.BLOCK_BYTES, fastcsv.MIN_RUN,
-         fastcsv.FastRun.split) = saved  # type: ignore[method-assign]
+        (fastcsv.BLOCK_LINES, fastcsv.BLOCK_BYTES, fastcsv.MIN_RUN, fastcsv.FastRun.split,
+         fastcsv._DISTINCT_CHECK) = saved  # type: ignore[method-assign]
 
 
 def collect(s: Setup, path: Path, fast: bool) -> dict[str, Any]:
@@ -286,14 +291,19 @@ def test_fast_and_line_by_line_readers_agree(case: tuple[Setup, bytes], folder: 
     same(fast, slow)
 
 
-def test_fast_path_takes_runs_and_agrees_on_a_mixed_file(tmp_path: Path) -> None:
-    """A larger file, default knobs: most rows go column-wise, the rest line by line."""
+@pytest.mark.parametrize("distinct_check", [0, 4096])
+def test_fast_path_takes_runs_and_agrees_on_a_mixed_file(tmp_path: Path,
+                                                         distinct_check: int) -> None:
+    """A larger file, default knobs: most rows go column-wise, the rest line by line; the
+    ratings checked by float32() per distinct value, or by the regex lane."""
     rng = np.random.default_rng(3)
     header = "uid,iid,dom,stars,ts,note\n"
     bad = ['"u","i","book",5,17,x\n', 'u,i,book,5_000,1700000000,x\n', 'u,i,Book,5,1,x\n',
            '"open,i,book,5,1700000000,x\n', 'u,i,book,5,0,x\n', '\n', 'u,i,book,nan,1,x\n',
            'u,,book,5,1700000000,x\n', 'u\x01,i,book,5,1700000000,x\n',
-           'u,i,book,5,1700000000,"a\nb"\n', 'u,i,book,5,2024-01-01T00:00:00,x\n']
+           'u,i,book,5,1700000000,"a\nb"\n', 'u,i,book,5,2024-01-01T00:00:00,x\n',
+           'u,i,book,1e300,1700000000,x\n', 'u,i,book,3.4028236e38,1700000000,x\n',
+           'u,i,book,-1e39,1700000000,x\n', 'u,i,book,3.4028234663852886e38,1700000000,x\n']
     lines = []
     for k in range(20_000):
         if rng.random() < 0.02:
@@ -304,11 +314,47 @@ def test_fast_path_takes_runs_and_agrees_on_a_mixed_file(tmp_path: Path) -> None
     path = tmp_path / "mixed.csv"
     path.write_text(header + "".join(lines))
     s = Setup(",", ("uid", "iid", "dom", "stars", "ts", "note"), frozenset(COLS[2:]), 3.0,
-              "auto", 2048, 8 * 2**20, 4096, 65_536, 4 * 2**20, 16, "plain")
-    fast, slow = collect(s, path, True), collect(s, path, False)
+              "auto", 2048, 8 * 2**20, 4096, 65_536, 4 * 2**20, 16, "plain", distinct_check)
+    with knobs(s):
+        fast = collect(s, path, True)
+    slow = collect(s, path, False)
     same(fast, slow)
     assert slow["tally"][0] > 10_000 and slow["quarantine"] and slow["tally"][2]
     assert slow["tally"][3]  # the odd event times warning
+
+
+def test_a_gzip_cut_after_a_run_counts_the_rows_before_it_like_line_by_line(
+        tmp_path: Path) -> None:
+    """A run that ends in a blank line lets the line-by-line reader go on past it, into the
+    broken end of a gzip stream: the run's rows are handed out before the error, so the
+    rows counted for the failed file are the same."""
+    head = b"uid,iid,ts\n" + b"u,i,1700000000\n" * 20 + b"\n"
+    rng = np.random.default_rng(0)
+    tail = b"".join(b"u%d,i,1700000000\n" % x for x in rng.integers(0, 10**12, 2000))
+    whole = gzip.compress(head + tail, mtime=0)
+    path = tmp_path / "cut.csv"
+    s = Setup(",", ("uid", "iid", "ts"), frozenset({"ts"}), None, "auto", 2048, 8 * 2**20, 7,
+              65_536, 4 * 2**20, 1, "cut gzip")
+
+    def broken_after(cut: int) -> int:  # the line after which the stream breaks
+        path.write_bytes(whole[:cut])
+        try:
+            for _ in raw_lines(path):
+                pass
+        except InputDataError as exc:
+            return int(str(exc).split("after line ")[1].split()[0])
+        return 10**9
+
+    lo, hi = 20, len(whole) - 1  # the shortest cut that reads past line 21 (it only grows)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if broken_after(mid) < 22 else (lo, mid)
+    assert broken_after(lo) == 22, "no cut breaks the stream right after the blank line"
+    slow = collect(s, path, fast=False)
+    with knobs(s):
+        fast = collect(s, path, fast=True)
+    same(fast, slow)
+    assert slow["tally"][0] == 14  # two full batches of 7 before the failure
 
 
 # --- known answers for the column-wise checks ----------------------------------------------
