@@ -87,7 +87,8 @@ RECOMMENDATIONS = pa.schema(
 
 def item_key(domain: str, local_id: object) -> str:
     """Inside the product an item is the pair (domain, the user's own id), held as one key:
-    the domain, ``:``, the id exactly as it came in (which may itself hold ``:``)."""
+    the domain, ``:``, the id exactly as it came in (which may itself hold ``:``).
+    ``item_keys`` below is the same over Arrow arrays: change both."""
     return f"{domain}:{local_id}"
 
 
@@ -104,6 +105,8 @@ def local_ids(keys: list[str]) -> list[str]:
     return [local_id(k) for k in keys]
 
 
-def item_keys(domains: pa.Array, ids: pa.Array) -> pa.Array:
-    """:func:`item_key` of aligned arrays, vectorised."""
+def item_keys(domains: pa.Array | pa.Scalar, ids: pa.Array) -> pa.Array:
+    """``item_key`` over aligned Arrow string arrays (the CSV fast path, the synthetic
+    world); it must give exactly what ``item_key`` gives row by row: change the two together
+    (tests/collect/test_fastcsv.py checks that they agree)."""
     return pc.binary_join_element_wise(domains, ids, ":")

@@ -18,12 +18,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from crossrec.collect import fastcsv
 from crossrec.collect.fields import FieldError, clean_id, epoch_us, float32, midnight_us, text_id
 from crossrec.collect.rows import Batcher, Limits, OddTimes, RowLog
 from crossrec.collect.sources import DOMAIN_PATTERN, CsvSource, JsonlSource, ParquetSource
 from crossrec.collect.textlines import LIMITS, decoded_lines, expect_text, sniff
 from crossrec.errors import InputDataError
-from crossrec.schemas import item_key
+from crossrec.schemas import STAGED, item_key
 
 _DOMAIN = re.compile(DOMAIN_PATTERN)
 GenericSource = CsvSource | JsonlSource | ParquetSource
@@ -142,6 +143,10 @@ class _RecordLines:
     def give_back(self, lines: list[tuple[int, str]]) -> None:
         self._back.extend(reversed(lines))
 
+    def pending(self) -> bool:
+        """Whether lines given back are still to be read."""
+        return bool(self._back)
+
     def __iter__(self) -> _RecordLines:
         return self
 
@@ -170,18 +175,29 @@ class _RecordLines:
             return item[1] + "\n"
 
 
+_END = object()  # the CSV records are all read
+
+
 def _csv_rows(cfg: CsvSource, path: Path, ingest_date: date, log: RowLog,
-              limits: Limits = LIMITS) -> Rows:
+              limits: Limits = LIMITS, fast: bool = True) -> Rows:
     """CSV with a header row. A quoted field may span lines (see ``_RecordLines``), but only
     in a column the mapping does not name: a record whose quote runs over lines and then
     fails (a csv error, end of file, a wrong field count, a line break in a mapped column, a
     limit) is an ``unclosed quote`` at its first line, and the lines after that are read again
     as rows of their own. So every physical line is landed, quarantined with its own number,
-    filtered or blank, and no id ever holds a line break."""
+    filtered or blank, and no id ever holds a line break.
+
+    With ``fast`` (UTF-8, an ASCII delimiter) runs of plain lines are parsed and checked
+    column-wise (``fastcsv``), yielding Arrow batches; every other line goes through the
+    loop below, which alone decides what a doubtful line becomes. ``fast=False`` is the
+    reference the fast path is tested against (tests/collect/test_fastcsv.py)."""
     file = str(path)
     expect_text(path, "CSV")
     parser = RowParser(cfg, file, ingest_date, log, limits)
-    lines = _RecordLines(decoded_lines(path, cfg.encoding, log, limits, keep_blank=True), limits)
+    blocks = (fastcsv.Lines(path, cfg.encoding, log, limits, cfg.delimiter)
+              if fast and fastcsv.eligible(cfg.encoding, cfg.delimiter) else None)
+    lines = _RecordLines(blocks if blocks is not None else
+                         decoded_lines(path, cfg.encoding, log, limits, keep_blank=True), limits)
     reader = csv.reader(lines, delimiter=cfg.delimiter, strict=True)
     try:
         header = [h.strip() for h in next(reader)]
@@ -206,15 +222,16 @@ def _csv_rows(cfg: CsvSource, path: Path, ingest_date: date, log: RowLog,
                 "as rows of their own", text)
         lines.give_back(rest)
 
-    while True:
+    def one() -> tuple | None | object:
+        """The next record's row (None: quarantined or filtered), or ``_END``."""
         lines.start()
         try:
             record = next(reader)
         except StopIteration:
-            break
+            return _END
         except _Overrun as exc:
             unclosed(str(exc))
-            continue
+            return None
         except csv.Error as exc:
             if len(lines.taken) > 1 or "unexpected end of data" in str(exc):
                 unclosed(f"is not closed properly ({exc})" if len(lines.taken) > 1 else
@@ -222,26 +239,40 @@ def _csv_rows(cfg: CsvSource, path: Path, ingest_date: date, log: RowLog,
             else:
                 line, text = lines.taken[0]
                 log.bad(file, line, None, "invalid csv", str(exc), text)
-            continue
+            return None
         taken = lines.taken
         line = taken[0][0]
         if len(taken) > 1:
             if len(record) != width:
                 unclosed(f"runs to line {taken[-1][0]} and gives {len(record)} fields, "
                          f"expected {width}")
-                continue
+                return None
             broken = next((c for i, c in mapped if "\n" in record[i]), None)
             if broken is not None:
                 unclosed(f"runs to line {taken[-1][0]} and puts a line break in {broken!r}")
-                continue
+                return None
             raw = "\n".join(t for _, t in taken)
         else:
             raw = taken[0][1]
             if len(record) != width:
                 log.bad(file, line, None, "wrong field count",
                         f"expected {width} fields, got {len(record)}", raw)
-                continue
-        yield parser.parse(line, lambda c, r=record: r[index[c]], lambda r=raw: r)
+                return None
+        return parser.parse(line, lambda c, r=record: r[index[c]], lambda r=raw: r)
+
+    fast_run = None
+    if blocks is not None:
+        blocks.width = width
+        fast_run = fastcsv.FastRun(parser, blocks, index, cfg.delimiter, STAGED, cfg.kind)
+    while True:
+        # a run starts only between records, once every line given back has been read
+        if fast_run is not None and not lines.pending() and (run := blocks.take_run()):
+            yield from fastcsv.run_rows(fast_run, *run, lines, one, _END)
+            continue
+        row = one()
+        if row is _END:
+            break
+        yield row  # type: ignore[misc]
     parser.odd_times.finish()
 
 
@@ -292,10 +323,14 @@ _ROWS = {CsvSource: _csv_rows, JsonlSource: _jsonl_rows, ParquetSource: _parquet
 
 
 def read(cfg: GenericSource, path: Path, ingest_date: date, log: RowLog,
-         rows_per_batch: int, limits: Limits = LIMITS) -> Iterator[pa.RecordBatch]:
-    """Batches (schema ``STAGED``) of the good rows of a CSV, JSON-lines or Parquet file."""
+         rows_per_batch: int, limits: Limits = LIMITS,
+         fast_csv: bool = True) -> Iterator[pa.RecordBatch]:
+    """Batches (schema ``STAGED``) of the good rows of a CSV, JSON-lines or Parquet file.
+    ``fast_csv=False`` reads a CSV line by line only (the reference for the fast path)."""
     batcher = Batcher(str(path), cfg.kind, log, rows_per_batch)
     if sniff(path) == "empty":
         log.warn(str(path), "empty file")
         return iter(())
+    if isinstance(cfg, CsvSource):
+        return batcher.batches(_csv_rows(cfg, path, ingest_date, log, limits, fast_csv))
     return batcher.batches(_ROWS[type(cfg)](cfg, path, ingest_date, log, limits))

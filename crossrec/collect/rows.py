@@ -133,9 +133,9 @@ class RowLog:
             tally.example = {"line": line, "column": column, "reason": reason, "detail": detail}
         self.quarantine.add(file, line, column, reason, detail, raw)
 
-    def filtered(self, file: str, reason: str) -> None:
+    def filtered(self, file: str, reason: str, count: int = 1) -> None:
         """A valid row deliberately left out (e.g. rated below ``min_rating``)."""
-        self.tally(file).filtered[reason] += 1
+        self.tally(file).filtered[reason] += count
 
     def warn(self, file: str, message: str) -> None:
         self.tally(file).warnings.append(message)
@@ -178,6 +178,8 @@ class Batcher:
         """Order of the values in a row tuple."""
         self._rows_per_batch = rows_per_batch
         self._rows: list[tuple] = []
+        self._pieces: list[pa.RecordBatch] = []  # rows converted but not yet handed out
+        self._piece_rows = 0
         log.tally(file)  # an empty file still shows up in the summary
 
     def add(self, **row) -> pa.RecordBatch | None:
@@ -188,21 +190,44 @@ class Batcher:
     def add_row(self, row: tuple) -> pa.RecordBatch | None:
         """``add`` for a tuple in schema order (``fields``): the readers' fast path."""
         self._rows.append(row)
-        return self.flush() if len(self._rows) >= self._rows_per_batch else None
+        if len(self._rows) + self._piece_rows >= self._rows_per_batch:
+            return self.flush()
+        return None
 
-    def batches(self, rows: Iterable[tuple | None]) -> Iterator[pa.RecordBatch]:
-        """Batch a reader's rows (tuples in ``fields`` order; None for a row it quarantined
-        or filtered), then flush."""
+    def add_batch(self, batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
+        """Add good rows already in an Arrow batch (schema ``self.schema``); yields the
+        batches that fill, cut at the same rows as adding them one by one would."""
+        if self._rows:
+            self._pieces.append(self._tuples_batch())
+        self._pieces.append(batch)
+        self._piece_rows += batch.num_rows
+        while self._piece_rows >= self._rows_per_batch:
+            yield self._emit(self._rows_per_batch)
+
+    def batches(self, rows: Iterable[tuple | pa.RecordBatch | None]) -> Iterator[pa.RecordBatch]:
+        """Batch a reader's rows (tuples in ``fields`` order, or Arrow batches of good rows;
+        None for a row it quarantined or filtered), then flush."""
         for row in rows:
-            if row is not None and (batch := self.add_row(row)) is not None:
-                yield batch
+            if row is None:
+                continue
+            if type(row) is tuple:
+                if (batch := self.add_row(row)) is not None:
+                    yield batch
+            else:
+                yield from self.add_batch(row)  # type: ignore[arg-type]
         if (batch := self.flush()) is not None:
             yield batch
 
     def flush(self) -> pa.RecordBatch | None:
-        n = len(self._rows)
-        if not n:
+        """Everything added and not yet handed out, at most ``rows_per_batch`` rows."""
+        if self._rows:
+            self._pieces.append(self._tuples_batch())
+        if not self._piece_rows:
             return None
+        return self._emit(min(self._piece_rows, self._rows_per_batch))
+
+    def _tuples_batch(self) -> pa.RecordBatch:
+        n = len(self._rows)
         cols = dict(zip(self.fields, map(list, zip(*self._rows, strict=True)), strict=True))
         cols["file"] = [self.file] * n
         cols["source"] = [self.source] * n
@@ -211,5 +236,18 @@ class Batcher:
                 pa.timestamp("us", tz="UTC"))
         batch = pa.RecordBatch.from_pydict(cols, schema=self.schema)
         self._rows = []
-        self.log.tally(self.file).yielded += n
+        self._piece_rows += n
         return batch
+
+    def _emit(self, n: int) -> pa.RecordBatch:
+        """The first ``n`` rows of the pieces, as one batch."""
+        if len(self._pieces) == 1 and self._pieces[0].num_rows == n:
+            out = self._pieces.pop()
+        else:
+            table = pa.Table.from_batches(self._pieces, schema=self.schema)
+            out = table.slice(0, n).combine_chunks().to_batches()[0] if n else None
+            rest = table.slice(n)
+            self._pieces = rest.combine_chunks().to_batches() if rest.num_rows else []
+        self._piece_rows -= n
+        self.log.tally(self.file).yielded += n
+        return out  # type: ignore[return-value]

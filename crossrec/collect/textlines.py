@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, NamedTuple
 
 from crossrec.collect.rows import RAW_LIMIT, Limits, RowLog
 from crossrec.errors import InputDataError
@@ -50,18 +50,21 @@ def open_binary(path: Path) -> BinaryIO:
     return gzip.open(path, "rb") if sniff(path) == "gzip" else path.open("rb")  # type: ignore[return-value]
 
 
-def decoded_lines(path: Path, encoding: str, log: RowLog, limits: Limits = LIMITS,
-                  keep_blank: bool = False) -> Iterator[tuple[int, str]]:
-    """``(line_number, text)`` for each line (1-based, newline stripped; blank lines skipped
-    unless ``keep_blank``). A UTF-8 byte-order mark at the start of the file is dropped.
+class TooLong(NamedTuple):
+    """A line over ``max_line_bytes``, already skipped: its length (without the newline) and
+    its first bytes."""
 
-    Memory stays bounded whatever the input: a line longer than ``limits.max_line_bytes`` is
-    quarantined (``line too long``) and skipped in chunks, never held whole; a line that does
-    not decode is quarantined (``bad encoding``). A gzip input that expands more than
-    ``limits.max_gzip_ratio`` times, or whose stream is truncated or corrupt, fails with
-    ``InputDataError`` naming the file and the line: the file is not half-collected.
-    """
-    file = str(path)
+    length: int
+    head: bytes
+
+
+def raw_lines(path: Path, limits: Limits = LIMITS) -> Iterator[tuple[int, bytes | TooLong]]:
+    """``(line_number, bytes)`` for each physical line (1-based, newline kept), or
+    ``(line_number, TooLong)`` for one over ``limits.max_line_bytes``, skipped in chunks and
+    never held whole. Nothing is logged here, so a reader may read ahead and still report
+    each line in order. A gzip input that expands more than ``limits.max_gzip_ratio`` times,
+    or whose stream is truncated or corrupt, raises ``InputDataError`` naming the file and
+    the line."""
     zipped = sniff(path) == "gzip"
     max_line = limits.max_line_bytes
     with path.open("rb") as raw, (gzip.GzipFile(fileobj=raw, mode="rb") if zipped
@@ -83,10 +86,7 @@ def decoded_lines(path: Path, encoding: str, log: RowLog, limits: Limits = LIMIT
                     length += len(chunk)
                     line_no += 1
                     total += length
-                    log.bad(file, line_no, None, "line too long",
-                            f"{length - (chunk[-1:] == NEWLINE):,} bytes, over max_line_bytes "
-                            f"({max_line:,}); skipped", data[:RAW_LIMIT].decode(
-                                encoding, errors="replace"))
+                    yield line_no, TooLong(length - (chunk[-1:] == NEWLINE), data[:RAW_LIMIT])
                     continue
             except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
                 raise InputDataError(
@@ -100,17 +100,49 @@ def decoded_lines(path: Path, encoding: str, log: RowLog, limits: Limits = LIMIT
             if zipped and total >= check_at:
                 _check_ratio(path, total, raw.tell(), limits, line_no)
                 check_at = total + _SKIP_CHUNK
-            try:
-                text = data.decode(encoding)
-            except UnicodeDecodeError as exc:
-                log.bad(file, line_no, None, "bad encoding", f"not valid {encoding}: {exc}",
-                        data.decode(encoding, errors="replace"))
-                continue
-            if line_no == 1 and text.startswith("\ufeff"):
-                text = text[1:]  # a byte-order mark: else the first header name hides it
-            text = text.rstrip("\r\n")
-            if keep_blank or text.strip():
-                yield line_no, text
+            yield line_no, data
+
+
+def too_long(file: str, line_no: int, line: TooLong, encoding: str, log: RowLog,
+             limits: Limits) -> None:
+    log.bad(file, line_no, None, "line too long",
+            f"{line.length:,} bytes, over max_line_bytes ({limits.max_line_bytes:,}); skipped",
+            line.head.decode(encoding, errors="replace"))
+
+
+def line_text(file: str, line_no: int, data: bytes, encoding: str, log: RowLog) -> str | None:
+    """One line's text (newline stripped; the byte-order mark dropped on line 1), or None
+    after quarantining it as ``bad encoding``."""
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        log.bad(file, line_no, None, "bad encoding", f"not valid {encoding}: {exc}",
+                data.decode(encoding, errors="replace"))
+        return None
+    if line_no == 1 and text.startswith("\ufeff"):
+        text = text[1:]  # a byte-order mark: else the first header name hides it
+    return text.rstrip("\r\n")
+
+
+def decoded_lines(path: Path, encoding: str, log: RowLog, limits: Limits = LIMITS,
+                  keep_blank: bool = False) -> Iterator[tuple[int, str]]:
+    """``(line_number, text)`` for each line (1-based, newline stripped; blank lines skipped
+    unless ``keep_blank``). A UTF-8 byte-order mark at the start of the file is dropped.
+
+    Memory stays bounded whatever the input: a line longer than ``limits.max_line_bytes`` is
+    quarantined (``line too long``) and skipped in chunks, never held whole; a line that does
+    not decode is quarantined (``bad encoding``). A gzip input that expands more than
+    ``limits.max_gzip_ratio`` times, or whose stream is truncated or corrupt, fails with
+    ``InputDataError`` naming the file and the line: the file is not half-collected.
+    """
+    file = str(path)
+    for line_no, data in raw_lines(path, limits):
+        if type(data) is TooLong:
+            too_long(file, line_no, data, encoding, log, limits)
+            continue
+        text = line_text(file, line_no, data, encoding, log)  # type: ignore[arg-type]
+        if text is not None and (keep_blank or text.strip()):
+            yield line_no, text
 
 
 def _check_ratio(path: Path, expanded: int, compressed: int, limits: Limits,
