@@ -184,6 +184,10 @@ class GateConfig(StrictModel):
     None: no popularity floor."""
     min_score: float = Field(0.0, ge=0)
     """Absolute floor on the challenger's metric."""
+    min_ratio_to_best_baseline: float | None = Field(None, ge=0)
+    """The challenger must reach the best baseline's metric (every evaluated baseline, tuned
+    ones included; not the champion) times this (1.0: at least equal, 1.1: 10% better);
+    None: no such floor."""
     on_reject: Literal["keep", "champion"] = "keep"
     """When the challenger is rejected: ``keep`` yesterday's published recommendations (no
     partition for today), or ``champion``: score today's users with the champion instead."""

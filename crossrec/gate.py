@@ -2,8 +2,9 @@
 on the same cold validation users, before anything is published.
 
 The challenger passes when its metric is at least the champion's minus the relative
-``tolerance``, and it clears the absolute floors (a minimum score, and popularity's score
-times ``1 + min_lift_over_popularity``). The inputs are the evaluate stage's rows, so the gate
+``tolerance``, and it clears the absolute floors (a minimum score, popularity's score
+times ``1 + min_lift_over_popularity`` and, when set, the best baseline's score times
+``min_ratio_to_best_baseline``). The inputs are the evaluate stage's rows, so the gate
 judges exactly the numbers the report shows. Only validation users are used: the test users
 stay untouched for the quality benchmark. :func:`settle` then records the verdict in the
 model registry (see its rules for backfills, rollbacks and concurrent manual changes).
@@ -36,7 +37,8 @@ class GateDecision:
     """The champion's version when the gate ran (None: there was none)."""
     metric: str
     scores: dict[str, float]
-    """The metric of the challenger, the champion and popularity (those evaluated)."""
+    """The metric of the challenger, the champion, popularity and, with a best-baseline floor,
+    the best baseline (those evaluated)."""
     reasons: list[str] = field(default_factory=list)
     """Why it was rejected; empty when accepted."""
     ignored: list[str] = field(default_factory=list)
@@ -71,6 +73,20 @@ def _score(rows: list[dict], method: str, metric: str) -> float | None:
     return None
 
 
+def _best_baseline(rows: list[dict], metric: str) -> tuple[str, float] | None:
+    """(method, value) of the highest baseline on ``ROLE``: every row that is neither one of
+    ours (``crossrec*``) nor the champion's (NaN rows skipped; ties: the first listed). None
+    when there is none."""
+    best = None
+    for r in rows:
+        if r["role"] != ROLE or r["method"] == CHAMPION or r["method"].startswith(CHALLENGER):
+            continue
+        value = float(r[metric])
+        if not math.isnan(value) and (best is None or value > best[1]):
+            best = (r["method"], value)
+    return best
+
+
 def decide(rows: list[dict], cfg: GateConfig, challenger: str,
            champion: str | None) -> GateDecision:
     """Judge the challenger from the evaluate stage's rows (method, role, metrics)."""
@@ -92,6 +108,14 @@ def decide(rows: list[dict], cfg: GateConfig, challenger: str,
         if ours < floor:
             reasons.append(f"{m} {ours:.4f} is below popularity's {popular:.4f} "
                            f"x {1 + cfg.min_lift_over_popularity:g}")
+    if cfg.min_ratio_to_best_baseline is not None and not math.isnan(ours):
+        best = _best_baseline(rows, m)
+        if best is not None:
+            name, value = best
+            scores[name] = value
+            if ours < value * cfg.min_ratio_to_best_baseline:
+                reasons.append(f"{m} {ours:.4f} is below the best baseline {name}'s "
+                               f"{value:.4f} x {cfg.min_ratio_to_best_baseline:g}")
     if champion is not None and champion != challenger:
         theirs = _score(rows, CHAMPION, m)
         if theirs is None:

@@ -108,3 +108,38 @@ def test_a_champion_changed_during_evaluation_is_not_buried(models):
     assert d.reasons == ["the champion changed from 20261121-b to 20261120-a while "
                          "20261122-c was judged"]
     assert read_registry(models).champion == "20261120-a"
+
+
+def with_baselines(ours: float, **baselines: float) -> list[dict]:
+    out = rows(ours, champion=0.5)
+    out += [{"method": name, "role": "cold_val", "ndcg@10": v, "mrr": 0.0}
+            for name, v in baselines.items()]
+    # a test-role row far above everything: the gate must never read it
+    out.append({"method": "rp3beta", "role": "cold_test", "ndcg@10": 0.9, "mrr": 0.0})
+    return out
+
+
+def test_best_baseline_floor_names_the_best_one_with_the_numbers():
+    # best baseline on cold_val is user_knn 0.20 (not popularity 0.10, not the champion 0.5)
+    data = with_baselines(0.21, rp3beta=0.15, user_knn=0.20)
+    cfg = GateConfig(min_ratio_to_best_baseline=1.1, tolerance=0.9)
+    d = decide(data, cfg, "v2", "v1")
+    assert not d.accepted
+    assert d.reasons == ["ndcg@10 0.2100 is below the best baseline user_knn's 0.2000 x 1.1"]
+    assert d.scores["user_knn"] == 0.20
+    # 0.221 clears 0.20 x 1.1 = 0.22; ratio 1.0 asks only to match it
+    assert decide(with_baselines(0.221, user_knn=0.20), cfg, "v2", "v1").accepted
+    assert decide(data, cfg.model_copy(update={"min_ratio_to_best_baseline": 1.0}),
+                  "v2", "v1").accepted
+
+
+def test_best_baseline_floor_is_off_by_default_and_includes_popularity():
+    data = with_baselines(0.05, user_knn=0.20)
+    assert GateConfig().min_ratio_to_best_baseline is None
+    assert decide(data, GateConfig(min_lift_over_popularity=None, tolerance=0.95),
+                  "v2", "v1").accepted
+    # popularity alone: it is the best baseline, and a disabled gate only reports the floor
+    d = decide(rows(0.09), GateConfig(min_ratio_to_best_baseline=1.0, enabled=False,
+                                      min_lift_over_popularity=None), "v2", None)
+    assert d.accepted and d.ignored == [
+        "ndcg@10 0.0900 is below the best baseline popularity's 0.1000 x 1"]

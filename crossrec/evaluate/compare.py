@@ -57,8 +57,10 @@ def train_all(settings: Settings, marts: MartPaths, run_date: date, out: Path) -
 
 
 def _rows(name: str, rec: Recommender, seconds: float) -> list[dict]:
+    # a tuned baseline says what it chose on cold_val (and its fit time includes the search)
+    chosen = {"chosen": rec.chosen} if getattr(rec, "chosen", None) else {}
     return [{"method": name, "role": role, **evaluate(rec, role, by_activity=True),
-             "fit_s": round(seconds, 1)} for role in ROLES]
+             "fit_s": round(seconds, 1), **chosen} for role in ROLES]
 
 
 def compare(settings: Settings, run_date: date, ablations: bool = False,

@@ -7,7 +7,16 @@ from collections.abc import Callable
 
 from crossrec.config import Settings
 from crossrec.data.domain import DomainData
-from crossrec.evaluate.baselines import EMCDR, CooccurrenceKNN, JointALS, Popularity
+from crossrec.evaluate.baselines import (
+    EMCDR,
+    CooccurrenceKNN,
+    CoocPopBlend,
+    JointALS,
+    KernelRidge,
+    Popularity,
+    RP3beta,
+    UserKNN,
+)
 from crossrec.ranking.recommender import Recommender
 
 Factory = Callable[[DomainData], Recommender]
@@ -19,13 +28,18 @@ popularity floor."""
 
 def baseline_factories(settings: Settings) -> dict[str, Factory]:
     """Each baseline of the evaluation protocol (docs/architecture.md) with its defaults,
-    seeded and threaded like the run."""
+    seeded and threaded like the run. The last four tune their hyper-parameters on the cold
+    validation users while they are built (``rec.chosen``)."""
     threads, seed = settings.run.threads or 0, settings.run.seed
     return {
         "popularity": Popularity,
         "cooccurrence_knn": CooccurrenceKNN,
         "cmf_als": lambda data: JointALS(data, threads=threads, seed=seed),
         "emcdr": lambda data: EMCDR(data, threads=threads, seed=seed),
+        "cooc_pop_blend": CoocPopBlend,
+        "rp3beta": RP3beta,
+        "kernel_ridge": KernelRidge,
+        "user_knn": UserKNN,
     }
 
 

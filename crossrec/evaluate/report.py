@@ -7,6 +7,7 @@ curves of the three stages, the adaptation's discriminator and probe accuracy).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -28,13 +29,18 @@ from crossrec.train.stages import stage_records
 
 def evaluate_methods(methods: dict[str, Callable[[], Recommender]],
                      roles: tuple[str, ...] = EVAL_ROLES) -> list[dict]:
-    """One row per (method, role) with every metric; methods are built lazily, one at a
-    time, so only one baseline's factors are in memory at once."""
+    """One row per (method, role) with every metric and the seconds the method took to
+    build (``fit_s``; a tuned baseline's includes its search, and its rows carry ``chosen``);
+    methods are built lazily, one at a time, so only one baseline's factors are in memory."""
     rows = []
     for name, build in methods.items():
+        t0 = time.perf_counter()
         rec = build()
+        extra = {"fit_s": round(time.perf_counter() - t0, 1)}
+        if getattr(rec, "chosen", None):
+            extra["chosen"] = rec.chosen
         for role in roles:
-            rows.append({"method": name, "role": role, **evaluate(rec, role)})
+            rows.append({"method": name, "role": role, **evaluate(rec, role), **extra})
         del rec
     return rows
 
@@ -71,6 +77,11 @@ def write_report(rows: list[dict], out_dir: Path, run_date: date, model_dir: Pat
     if fusion:
         lines += ["", f"Item-graph fusion chosen on cold validation users: weight "
                       f"{fusion['weight']}, alpha {fusion['alpha']}, beta {fusion['beta']}."]
+    tuned = {r["method"]: r["chosen"] for r in rows if r.get("chosen")}
+    if tuned:
+        lines += ["", "Baselines' hyper-parameters chosen on cold validation users: "
+                  + "; ".join(f"{name} " + ", ".join(f"{k} {v}" for k, v in chosen.items())
+                              for name, chosen in tuned.items()) + "."]
     lines += ["", "![NDCG@10 by method](ndcg_by_method.png)", "",
               "![Training curves](training_curves.png)", "",
               "![Discriminator and probe accuracy](discriminator.png)", ""]

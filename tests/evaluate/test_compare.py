@@ -11,7 +11,8 @@ from crossrec.evaluate.methods import ABLATIONS, with_overrides
 from tests.conftest import RUN_DATE, tiny_settings
 
 METHODS = {"crossrec", "crossrec_two_tower_only", "crossrec_graph_only", "popularity",
-           "cooccurrence_knn", "cmf_als", "emcdr"}
+           "cooccurrence_knn", "cmf_als", "emcdr", "cooc_pop_blend", "rp3beta", "kernel_ridge",
+           "user_knn"}
 RERANKED = "crossrec_no_rerank"  # listed where the version ships a reranker
 
 

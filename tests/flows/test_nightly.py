@@ -119,15 +119,19 @@ def test_records_metrics_for_model_and_baselines(run):
     _, first, _ = run
     metrics = json.loads(open(first["metrics"]).read())
     methods = {(r["method"], r["role"]) for r in metrics["rows"]}
-    for method in ("crossrec", "popularity", "cooccurrence_knn", "cmf_als", "emcdr"):
+    tuned = ("cooc_pop_blend", "rp3beta", "kernel_ridge", "user_knn")
+    for method in ("crossrec", "popularity", "cooccurrence_knn", "cmf_als", "emcdr", *tuned):
         assert {(method, role) for role in ("cold_val", "cold_test", "warm_test")} <= methods
     for r in metrics["rows"]:
-        assert r["users"] > 0 and 0.0 <= r["ndcg@10"] <= 1.0
+        assert r["users"] > 0 and 0.0 <= r["ndcg@10"] <= 1.0 and r["fit_s"] >= 0
+        assert ("chosen" in r) == (r["method"] in tuned)
     assert metrics["model_version"] in first["model"]
     lineage = json.loads(open(f"{first['model']}/lineage.json").read())
     assert lineage["ingest_dates"] == ["2026-11-22"] and lineage["split_seed"] == 42
     report = open(first["report"]).read()
     assert "| crossrec | cold_test |" in report and "fusion chosen on cold validation" in report
+    assert "Baselines' hyper-parameters chosen on cold validation users: cooc_pop_blend weight" \
+        in report
     for png in ("ndcg_by_method.png", "training_curves.png", "discriminator.png"):
         assert f"]({png})" in report  # linked, and written next to the report as a real PNG
         assert (Path(first["report"]).parent / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
