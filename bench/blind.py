@@ -37,29 +37,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DATA = ROOT.parent / "shared" / "data" / "amazon-disencdr"
-DAY = date(2026, 11, 22)
+from quality import DATA, DAY, directions  # noqa: E402  (bench/ is the script's folder)
+
 HIDDEN_SHARE = 0.2
 TOP_N = 20
 METRICS = ("ndcg@10", "recall@20", "hr@10", "mrr")
 OURS = "crossrec"
-
-
-def directions(pairs: list[str] | None) -> list[tuple[str, str]]:
-    """(source, target) for both directions of every pair folder ``<a>_<b>``."""
-    found = sorted(p.name for p in DATA.iterdir() if p.is_dir() and "_" in p.name)
-    out = []
-    for name in found:
-        a, b = name.split("_", 1)
-        if pairs is None or name in pairs or f"{b}_{a}" in pairs:
-            out.append((a, b))
-    return out
 
 
 def read_domain(source: str, target: str, domain: str) -> dict[str, list[str]]:
@@ -268,7 +256,7 @@ def main() -> None:
     runs: list[dict] = [r for f in args.merge for r in json.loads(f.read_text())["runs"]]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="crossrec-blind-") as tmp:
-        for source, target in directions(args.pairs):
+        for source, target in directions(DATA, args.pairs):
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 run = run_one(source, target, seed, args.threads, Path(tmp))
                 runs.append(run)
