@@ -101,6 +101,10 @@ def test_no_overlapping_users_is_a_clear_error(tmp_path):
 
 @pytest.fixture(scope="module")
 def checkerboard(tmp_path_factory):
+    return checkerboard_data(tmp_path_factory.mktemp("checkerboard"))
+
+
+def checkerboard_data(folder):
     """As in tests/train/test_known_answer.py: group A buys items 0-4 of both domains, group B
     items 5-9; cold users keep their source rows, their target rows are held out."""
     rng = np.random.default_rng(0)
@@ -113,7 +117,7 @@ def checkerboard(tmp_path_factory):
             for i in rng.choice(5, size=3, replace=False) + 5 * group:
                 r = "train" if domain == "sport" or role == "train" else role
                 rows.append((f"u{u}", f"{domain}:{i}", domain, r))
-    return domain_data(tmp_path_factory.mktemp("checkerboard"), rows, roles)
+    return domain_data(folder, rows, roles)
 
 
 # the checkerboard has rank 2: more factors only fit each user's own noise

@@ -12,7 +12,7 @@ from crossrec.evaluate.baselines.kernel_ridge import conjugate_gradients
 from crossrec.evaluate.baselines.tuning import label
 from crossrec.evaluate.baselines.user_knn import top_k_per_row
 from crossrec.metrics.protocol import evaluate
-from tests.evaluate.test_baselines import cols, domain_data
+from tests.evaluate.test_baselines import checkerboard_data, cols, domain_data
 
 
 @pytest.fixture
@@ -238,18 +238,9 @@ def test_batch_equals_single_and_seen_items_are_excluded(noisy, cls):
 
 @pytest.fixture(scope="module")
 def checkerboard(tmp_path_factory):
-    """As in test_baselines.py: group A buys items 0-4 of both domains, group B items 5-9."""
-    rng = np.random.default_rng(0)
-    rows, roles = [], {}
-    for u in range(240):
-        group = u % 2
-        role = "cold_test" if u < 40 else "cold_val" if u < 60 else "train"
-        roles[f"u{u}"] = role
-        for domain in ("sport", "cloth"):
-            for i in rng.choice(5, size=3, replace=False) + 5 * group:
-                r = "train" if domain == "sport" or role == "train" else role
-                rows.append((f"u{u}", f"{domain}:{i}", domain, r))
-    return domain_data(tmp_path_factory.mktemp("checkerboard"), rows, roles)
+    """The known-answer world of test_baselines.py: group A buys items 0-4 of both domains,
+    group B items 5-9."""
+    return checkerboard_data(tmp_path_factory.mktemp("checkerboard"))
 
 
 @pytest.mark.parametrize("cls", GRIDS, ids=lambda c: c.__name__)
