@@ -155,6 +155,12 @@ class TrainConfig(StrictModel):
     negatives per batch instead of every item (0 = always the full softmax)."""
     patience: int = Field(3, ge=1)
     """Epochs without cold-validation NDCG@10 improvement before stopping."""
+    refit: bool = True
+    """After selection, train every stage again on every row (the held-out users' target rows
+    and the warm users' last items too) for the epochs selection kept, rebuild the bundle's
+    graph and reranker with the selected settings on every row, and publish that version.
+    The held-out version it was selected on stays beside it: evaluation and the gate use it.
+    False publishes the held-out version itself (half the training time, less data)."""
 
 
 class ScoreConfig(StrictModel):

@@ -1,5 +1,6 @@
 """The nightly flow: ingest yesterday's clicks -> collect -> features -> validate -> publish
-marts -> pretrain -> adapt -> finetune -> assemble -> evaluate -> gate -> score -> publish.
+marts -> pretrain -> adapt -> finetune -> assemble -> the same on every row (refit) -> evaluate
+-> gate -> score -> publish.
 Each task calls one library function and passes paths onward; the policy lives in the
 library."""
 
@@ -19,7 +20,7 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from crossrec.bundle.select import build_bundle
+from crossrec.bundle.select import build_bundle, refit_bundle
 from crossrec.collect.collector import cache_dir, check_sources, collect, remote_inputs
 from crossrec.collect.download import DownloadError, fetch
 from crossrec.collect.summary import collect_table
@@ -122,19 +123,32 @@ def validated_marts(settings: Settings, run_date: date, full_refresh: bool
     return build, validation, publish_marts_task(build)
 
 
-@task(name="train", task_run_name="{stage_name}", **stage)
-def train_task(stage_name: str, settings: Settings, marts: MartPaths, run_date: date,
-               init: Path | None, out_root: Path) -> Path:
+def _stage(stage_name: str, settings: Settings, marts: MartPaths, run_date: date,
+           init: Path | None, out_root: Path, refit_of: Path | None) -> Path:
     # a progress bar in the UI: epochs done out of the most this stage may run
-    progress = create_progress_artifact(0.0, description=f"{stage_name} epochs")
+    label = f"{stage_name} refit" if refit_of else stage_name
+    progress = create_progress_artifact(0.0, description=f"{label} epochs")
 
     def on_epoch(done: int, epochs: int, logs: dict[str, float]) -> None:
         update_progress_artifact(progress, 100.0 * done / max(epochs, 1))
 
-    path = run_stage(stage_name, settings, marts, run_date, init, out_root, on_epoch)
+    path = run_stage(stage_name, settings, marts, run_date, init, out_root, on_epoch, refit_of)
     update_progress_artifact(progress, 100.0)  # early stopping ends before the last epoch
-    get_run_logger().info("%s checkpoint: %s", stage_name, path)
+    get_run_logger().info("%s checkpoint: %s", label, path)
     return path
+
+
+@task(name="train", task_run_name="{stage_name}", **stage)
+def train_task(stage_name: str, settings: Settings, marts: MartPaths, run_date: date,
+               init: Path | None, out_root: Path) -> Path:
+    return _stage(stage_name, settings, marts, run_date, init, out_root, None)
+
+
+@task(name="refit", task_run_name="refit-{stage_name}", **stage)
+def refit_task(stage_name: str, settings: Settings, marts: MartPaths, run_date: date,
+               init: Path | None, out_root: Path, selected: Path) -> Path:
+    """``stage_name`` again on every row, for the epochs the held-out run ``selected`` kept."""
+    return _stage(stage_name, settings, marts, run_date, init, out_root, selected)
 
 
 @task(name="assemble", **stage)
@@ -145,6 +159,28 @@ def bundle_task(settings: Settings, marts: MartPaths, run_date: date, checkpoint
                         settings.bundle, settings.run, run_date, Layout(settings.data_dir).models)
     get_run_logger().info("model version: %s", path)
     return path
+
+
+@task(name="assemble-refit", **stage)
+def refit_bundle_task(settings: Settings, marts: MartPaths, run_date: date, selection: Path,
+                      checkpoint: Path) -> Path:
+    """The version that ships: the held-out ``selection`` bundle's choices around the tower
+    refit on every row, its graph and reranker refitted on every row too."""
+    path = refit_bundle(selection, checkpoint, marts, settings.domains, settings.bundle,
+                        settings.run, run_date, Layout(settings.data_dir).models)
+    get_run_logger().info("refit model version: %s (selected as %s)", path, selection.name)
+    return path
+
+
+def refit_all(settings: Settings, marts: MartPaths, run_date: date, selected: list[Path],
+              selection: Path) -> Path:
+    """Every training stage and the bundle again on every row, as ``selected`` (the held-out
+    run's stage checkpoints, in order) and ``selection`` chose."""
+    layout, init = Layout(settings.data_dir), None
+    for name, chosen in zip(("pretrain", "adapt", "finetune"), selected, strict=True):
+        init = refit_task(name, settings, marts, run_date, init,
+                          layout.work(run_date, f"{name}-refit"), chosen)
+    return refit_bundle_task(settings, marts, run_date, selection, init)
 
 
 @task(name="evaluate", **stage)
@@ -268,13 +304,16 @@ def _train(run_date: date, settings: Settings, full_refresh: bool,
     pre = train_task("pretrain", settings, marts, run_date, None, layout.work(run_date, "pretrain"))
     ada = train_task("adapt", settings, marts, run_date, pre, layout.work(run_date, "adapt"))
     fin = train_task("finetune", settings, marts, run_date, ada, layout.work(run_date, "finetune"))
-    model_dir = bundle_task(settings, marts, run_date, fin)
+    selection = bundle_task(settings, marts, run_date, fin)
+    # selection needed held-out rows; the version that ships is trained on every row
+    model_dir = (refit_all(settings, marts, run_date, [pre, ada, fin], selection)
+                 if settings.train.refit else selection)
     champion = current_champion(layout)
     metrics = evaluate_task(settings, marts, model_dir, run_date, champion)
     publish, gate = gate_task(settings, metrics, model_dir, champion, run_date)
     return {"landing": collected["partition"], "recommendations": None,
             "metrics": str(metrics), "report": str(metrics.parent / "report.md"),
             "validation": str(validation), "warehouse": str(build.warehouse),
-            "model": str(model_dir), "gate": gate,
+            "model": str(model_dir), "selection_model": str(selection), "gate": gate,
             "published_model": str(publish) if publish else None,
             "marts": str(marts.interactions.parent)}

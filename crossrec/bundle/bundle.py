@@ -12,6 +12,7 @@ version (publishing, evaluation, the gate, ``models promote --publish``) goes th
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -34,9 +35,13 @@ from crossrec.models.reranker import Reranker, RerankerConfig
 from crossrec.models.tower_recommender import ModelRecommender
 from crossrec.models.two_tower import TwoTower
 from crossrec.ranking.recommender import Recommender
-from crossrec.train.checkpoint import load_model, save_model, state_tensors
+from crossrec.train.checkpoint import LINEAGE, load_model, save_model, state_tensors
 
 BUNDLE, FUSION = "bundle.json", "fusion.json"
+SELECTION_VERSION = "selection_version"
+_VERSION_NAME = re.compile(r"\d{8}-[0-9a-f]{12}")
+"""Key in a refit version's ``lineage.json``: the held-out version its settings were selected
+on, which evaluation and the gate score in its place."""
 GRAPH, RERANKER = "graph.safetensors", "reranker.safetensors"
 _LEGACY_RERANKER = "reranker.json"  # versions saved before bundle.json
 _GRAPH_PARTS = ("source_to_target", "target_to_target")
@@ -190,3 +195,19 @@ class Bundle:
                 old["signals"] = {"neighbours": neighbours}
             reranker = RerankerConfig.model_validate(old)
         return BundleConfig(max_history=legacy_max_history, graph=graph, reranker=reranker)
+
+
+def held_out(version: Path) -> Path:
+    """The version whose numbers stand for ``version``: for a refit (trained on every row,
+    the evaluation users' held-out rows included) the held-out version it was selected on,
+    beside it; otherwise the version itself."""
+    lineage = version / LINEAGE
+    name = json.loads(lineage.read_text()).get(SELECTION_VERSION) if lineage.is_file() else None
+    if name is None:
+        return version
+    # a name from a file: only a version name (run date + content hash) may become a path
+    if not isinstance(name, str) or not _VERSION_NAME.fullmatch(name) \
+            or not (selection := version.parent / name).is_dir():
+        raise CorruptModelError(f"{lineage}: its held-out version {name!r} is not in "
+                                f"{version.parent}")
+    return selection

@@ -1,6 +1,10 @@
 """Assembling the bundle from a fine-tuned two-tower checkpoint: build the item graph, pick
 its exponents and the fusion weight, train the cold-user reranker and keep it only where it
-helps, all judged on the cold *validation* users (never the test users)."""
+helps, all judged on the cold *validation* users (never the test users).
+
+Selection needs held-out rows; the shipped model should not lose them. :func:`refit_bundle`
+rebuilds the selected bundle around a tower refit on every row: the same parts with the same
+settings, the graph and reranker fitted on every row too, no choice made again."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from crossrec.bundle.bundle import Bundle
+from crossrec.bundle.bundle import SELECTION_VERSION, Bundle
 from crossrec.bundle.config import BundleConfig, GraphPart
 from crossrec.bundle.hybrid import HybridRecommender
 from crossrec.bundle.rerank import RerankedRecommender, fit_signals
@@ -29,6 +33,7 @@ from crossrec.progress import progress_bar
 from crossrec.train.base import seed_everything
 from crossrec.train.checkpoint import LINEAGE, METRICS, load_model
 from crossrec.train.rerank import TooFewPseudoColdUsers, fit_reranker, pseudo_cold_table
+from crossrec.train.stages import stage_records
 
 
 def fuse(tower: TwoTower, data: DomainData, max_history: int, cfg: AssemblyConfig,
@@ -112,4 +117,35 @@ def build_bundle(checkpoint: Path, marts: MartPaths, domains: DomainsConfig,
     if bundle.selection is not None:
         metrics["fusion"] = bundle.selection
     lineage = json.loads((checkpoint / LINEAGE).read_text())
+    return bundle.save(out_root, run_date, metrics, lineage)
+
+
+def refit_bundle(selection: Path, checkpoint: Path, marts: MartPaths, domains: DomainsConfig,
+                 cfg: AssemblyConfig, run: RunOptions, run_date: date, out_root: Path) -> Path:
+    """The shipped version: the bundle of the held-out version ``selection`` with its tower
+    replaced by ``checkpoint`` (refit on every row), its item graph rebuilt on every row with
+    the selected exponents and weight, and its reranker (if selection kept one) retrained on
+    every row. Its metrics are the selection version's (the held-out numbers) plus the refit's
+    stages; its lineage names the selection version, which evaluation and the gate use."""
+    seed_everything(run.seed, run.threads)
+    data = marts.load(domains.source, domains.target, every_row=True)
+    tower, vocab = load_model(checkpoint)
+    if list(vocab.item_ids) != list(data.vocab.item_ids):
+        raise RuntimeError(f"{checkpoint}: item vocabulary differs from this run's marts")
+    chosen = Bundle.load(selection)
+    g, graph, reranker = chosen.config.graph, None, None
+    if g is not None:
+        graph = ItemGraph.build(data, g.alpha, g.beta)
+    if chosen.reranker is not None:
+        config = chosen.reranker.config
+        x, y = pseudo_cold_table(domain_matrix(data, SOURCE), domain_matrix(data, TARGET),
+                                 config, cfg.rerank_folds, run.seed, progress=run.progress)
+        reranker = fit_reranker(x, y, config, cfg.rerank_epochs, run.seed,
+                                progress=run.progress)
+    bundle = Bundle(tower, vocab, chosen.config, graph, reranker, chosen.selection)
+    metrics = json.loads((selection / METRICS).read_text())
+    metrics["refit"] = {"selection_version": selection.name,
+                        "stages": stage_records(checkpoint)}
+    lineage = {**json.loads((checkpoint / LINEAGE).read_text()),
+               SELECTION_VERSION: selection.name}
     return bundle.save(out_root, run_date, metrics, lineage)

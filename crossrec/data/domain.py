@@ -89,9 +89,15 @@ def _per_user(frame: pl.DataFrame, users: dict[str, int], n_users: int) -> list[
 
 
 def load_domain_data(mart_interactions: Path, mart_eval_split: Path, source: str,
-                     target: str) -> DomainData:
+                     target: str, every_row: bool = False) -> DomainData:
+    """The marts of the (source, target) pair. ``every_row``: every row is a training row and
+    every user a training user (the held-out roles are empty): what the refit after selection
+    trains on and what the published model scores, so no known row is left out."""
     rows = pl.read_parquet(mart_interactions)
     split = pl.read_parquet(mart_eval_split).sort("user_id")
+    if every_row:
+        rows = rows.with_columns(role=pl.lit("train"))
+        split = split.with_columns(user_split=pl.lit("train"))
     train = rows.filter(pl.col("role") == "train")
     vocab = Vocabulary.from_items(train.select("item_id", "domain").unique(), [source, target])
     user_ids = split["user_id"].to_numpy().astype(object)

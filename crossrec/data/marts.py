@@ -30,10 +30,11 @@ class MartPaths:
         return cls(folder / "mart_interactions.parquet", folder / "mart_eval_split.parquet",
                    *[p if p.is_file() else None for p in optional])
 
-    def load(self, source: str, target: str) -> DomainData:
+    def load(self, source: str, target: str, every_row: bool = False) -> DomainData:
         """The marts as :class:`DomainData` of the (source, target) pair, with the weak
-        negatives of click feedback where there are any."""
-        data = load_domain_data(self.interactions, self.eval_split, source, target)
+        negatives of click feedback where there are any; ``every_row``: with no held-out
+        rows (see :func:`load_domain_data`)."""
+        data = load_domain_data(self.interactions, self.eval_split, source, target, every_row)
         if self.weak_negatives is not None and self.weak_negatives.is_file():
             data.weak_negatives = load_weak_negatives(self.weak_negatives, data)
         return data

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
-from crossrec.bundle.bundle import Bundle
+from crossrec.bundle.bundle import Bundle, held_out
 from crossrec.config import Settings
 from crossrec.data.domain import EVAL_ROLES, DomainData
 from crossrec.data.marts import MartPaths
@@ -57,8 +57,11 @@ def write_report(rows: list[dict], out_dir: Path, run_date: date, model_dir: Pat
     ``feedback``: a click-feedback markdown (yesterday's CTR tables) to include."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "metrics.json"
+    evaluated = held_out(model_dir)
     write_text_atomic(json.dumps({"run_date": run_date.isoformat(),
-                                  "model_version": model_dir.name, "rows": rows}, indent=2), path)
+                                  "model_version": model_dir.name,
+                                  "evaluated_version": evaluated.name, "rows": rows},
+                                 indent=2), path)
     histories = stage_histories(model_dir)
     plots = {"ndcg_by_method.png": lambda p: metric_by_method(rows, p, role=None),
              "training_curves.png": lambda p: training_curves(histories, p),
@@ -66,10 +69,14 @@ def write_report(rows: list[dict], out_dir: Path, run_date: date, model_dir: Pat
     for name, draw in plots.items():
         draw(out_dir / name)
     head = "| method | role | users | " + " | ".join(METRICS) + " |"
-    lines = [f"# crossrec run {run_date}", "", f"Model version: `{model_dir.name}`", "",
-             "Cold users have all their target rows withheld and are ranked from source history "
-             "alone; warm users hold out their last target item. Model selection uses the "
-             "cold validation users only.", "", head, "|" + "---|" * (3 + len(METRICS))]
+    lines = [f"# crossrec run {run_date}", "", f"Model version: `{model_dir.name}`", ""]
+    if evaluated != model_dir:
+        lines += [f"It was refit on every row with the settings selected on the held-out "
+                  f"version `{evaluated.name}`; every number below is that held-out "
+                  f"version's (the refit has seen the evaluation users' rows).", ""]
+    lines += ["Cold users have all their target rows withheld and are ranked from source "
+              "history alone; warm users hold out their last target item. Model selection "
+              "uses the cold validation users only.", "", head, "|" + "---|" * (3 + len(METRICS))]
     for r in rows:
         lines.append(f"| {r['method']} | {r['role']} | {r['users']} | "
                      + " | ".join(f"{r[m]:.4f}" for m in METRICS) + " |")
@@ -104,16 +111,19 @@ def evaluate_run(settings: Settings, marts: MartPaths, model_dir: Path, run_date
                  champion: Path | None = None) -> Path:
     """The evaluate stage: tonight's bundle, the champion (where there is one: the gate
     compares them on the same users) and the baselines on every held-out role; writes the
-    run's report (with yesterday's click feedback) and returns ``metrics.json``."""
+    run's report (with yesterday's click feedback) and returns ``metrics.json``. A refit
+    version (and a refit champion) is scored as its held-out version (:func:`held_out`)."""
     data = marts.load(settings.domains.source, settings.domains.target)
 
     def bundle(folder: Path) -> Callable[[], Recommender]:
         # max_history only for versions saved before bundles carried their own
         return lambda: Bundle.load(folder, settings.model.max_history).recommender(data)
 
-    methods = default_methods(bundle(model_dir), data, baseline_factories(settings))
-    if champion is not None and champion != model_dir:
-        methods[CHAMPION] = bundle(champion)
+    # a refit has seen the evaluation users' held-out rows: its held-out version stands for it
+    evaluated = held_out(model_dir)
+    methods = default_methods(bundle(evaluated), data, baseline_factories(settings))
+    if champion is not None and held_out(champion) != evaluated:
+        methods[CHAMPION] = bundle(held_out(champion))
     rows = evaluate_methods(methods)
     layout = Layout(settings.data_dir)
     return write_report(rows, layout.reports(run_date), run_date, model_dir,

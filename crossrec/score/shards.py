@@ -32,7 +32,9 @@ from crossrec.storage import swap_into_place
 @lru_cache(maxsize=2)
 def _recommender(model_dir: Path, marts: MartPaths, source: str, target: str,
                  max_history: int, memory_mb: float) -> Recommender:
-    data = load_domain_data(marts.interactions, marts.eval_split, source, target)
+    # every row: a refit knows the held-out rows' items, and every user's whole history counts
+    data = load_domain_data(marts.interactions, marts.eval_split, source, target,
+                            every_row=True)
     rec = Bundle.load(model_dir, legacy_max_history=max_history).recommender(data, which="all")
     rec.memory_mb = memory_mb
     return rec

@@ -28,14 +28,18 @@ class FitResult:
 
 def fit(trainer: Trainer, epochs: int, validate: Callable[[], float] | None = None,
         patience: int = 3, metric: str = "val_ndcg@10",
-        on_epoch: Callable[[int, int, dict[str, float]], None] | None = None) -> FitResult:
+        on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
+        stop_after: int | None = None) -> FitResult:
     """Train up to ``epochs``; with ``validate``, keep (and restore) the best epoch and stop
     after ``patience`` epochs without improvement. Without it, the last epoch is kept.
-    ``on_epoch(done, epochs, logs)`` is told after each epoch (progress reporting)."""
+    ``on_epoch(done, epochs, logs)`` is told after each epoch (progress reporting).
+    ``stop_after``: end after that many epochs, with the schedules still spread over
+    ``epochs`` (a refit repeating a selected run up to its best epoch)."""
     result = FitResult()
     best_state = copy.deepcopy(trainer.model.state_dict())
     waited = 0
-    for epoch in range(epochs):
+    last = epochs if stop_after is None else min(stop_after, epochs)
+    for epoch in range(last):
         logs = {"epoch": float(epoch + 1), **trainer.train_epoch(epoch, epochs)}
         if validate is not None:
             logs[metric] = score = float(validate())
@@ -49,8 +53,8 @@ def fit(trainer: Trainer, epochs: int, validate: Callable[[], float] | None = No
             best_state = trainer.model.state_dict()
         result.history.append(logs)
         if on_epoch is not None:
-            on_epoch(epoch + 1, epochs, logs)
-        log.info("epoch %d/%d %s", epoch + 1, epochs,
+            on_epoch(epoch + 1, last, logs)
+        log.info("epoch %d/%d %s", epoch + 1, last,
                  " ".join(f"{k}={v:.4f}" for k, v in logs.items() if k != "epoch"))
         if validate is not None and waited >= patience:
             break

@@ -64,13 +64,25 @@ def stage_records(checkpoint: Path | None) -> list[dict]:
     return [*stage_records(Path(init) if init else None), own]
 
 
+def selected_epochs(checkpoint: Path) -> int:
+    """How many epochs the stage behind ``checkpoint`` kept: its best epoch (0 when no epoch
+    was ever better than none, e.g. a split without validation users)."""
+    return max(int(json.loads((checkpoint / METRICS).read_text())["best_epoch"]), 0)
+
+
 def run_stage(stage: Stage, settings: Settings, marts: MartPaths, run_date: date,
               init: Path | None, out_root: Path,
-              on_epoch: Callable[[int, int, dict[str, float]], None] | None = None) -> Path:
+              on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
+              refit_of: Path | None = None) -> Path:
     """Train ``stage`` starting from ``init`` (a checkpoint folder, or None for a fresh model);
-    ``on_epoch`` hears about each epoch (see :func:`fit`)."""
+    ``on_epoch`` hears about each epoch (see :func:`fit`).
+
+    ``refit_of``: the same stage's checkpoint of the held-out ("selection") run. The refit
+    trains on every row (the held-out users' target rows and warm users' last items too),
+    with no validation, for the epochs that run selected, on the same schedule."""
     seed_everything(settings.run.seed, settings.run.threads)
-    data = marts.load(settings.domains.source, settings.domains.target)
+    data = marts.load(settings.domains.source, settings.domains.target,
+                      every_row=refit_of is not None)
     if init is None:
         model = new_model(settings, data, load_item_attributes(marts.item_features, data.vocab))
     else:
@@ -81,13 +93,17 @@ def run_stage(stage: Stage, settings: Settings, marts: MartPaths, run_date: date
     epochs = getattr(settings.train, f"{stage}_epochs")
     trainer = TRAINERS[stage](model, data, settings.train, settings.model, settings.run)
     # pretraining has no target signal yet, so it runs its fixed epochs without early stopping
-    validate = None if stage == "pretrain" else (
+    validate = None if stage == "pretrain" or refit_of is not None else (
         lambda: cold_val_ndcg(trainer.model, data, settings, device))
-    result = fit(trainer, epochs, validate, settings.train.patience, on_epoch=on_epoch)
+    stop_after = None if refit_of is None else selected_epochs(refit_of)
+    result = fit(trainer, epochs, validate, settings.train.patience, on_epoch=on_epoch,
+                 stop_after=stop_after)
     model = trainer.model.to("cpu")
     this = {"stage": stage, "best_epoch": result.best_epoch,
             "best_val_ndcg@10": result.best_score if validate else None,
             "history": result.history}
+    if refit_of is not None:
+        this["refit_of"] = str(refit_of)
     # the whole training history travels with each checkpoint (and so with the version):
     # pretraining and adaptation, discriminator accuracy included, readable without work/
     metrics = {**this, "stages": [*stage_records(init), this]}
@@ -95,6 +111,7 @@ def run_stage(stage: Stage, settings: Settings, marts: MartPaths, run_date: date
                "marts": [marts.interactions, marts.eval_split],
                "ingest_dates": [d for d in landing_partitions(Layout(settings.data_dir).landing)
                                 if d <= run_date],
-               "split_seed": settings.split.seed, "code_version": __version__,
+               "split_seed": settings.split.seed, "every_row": refit_of is not None,
+               "code_version": __version__,
                "torch": torch.__version__, "device": device}
     return save_model(out_root, model, data.vocab, run_date, metrics, lineage)

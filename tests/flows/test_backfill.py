@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from crossrec.backfill import date_range, plan
+from crossrec.bundle.bundle import held_out
 from crossrec.errors import ConfigError
 from crossrec.registry import read_registry, versions
 from tests.conftest import RUN_DATE, tiny_settings
@@ -31,9 +32,11 @@ def test_two_day_backfill_then_rerun_skips(tmp_path, prefect_harness):
     root = settings.data_dir / "lake" / "recommendations"
     assert sorted(p.name for p in root.iterdir()) == ["run_date=2026-11-22",
                                                       "run_date=2026-11-23"]
-    trained = versions(settings.data_dir / "models")
-    assert len(trained) == 2  # each date trained its own version, in order
-    assert read_registry(settings.data_dir / "models").champions == trained  # both passed
+    models = settings.data_dir / "models"
+    # each date trained its own held-out version and the refit of it that ships, in order
+    shipped = [v for v in versions(models) if held_out(models / v) != models / v]
+    assert len(versions(models)) == 4 and [v[:8] for v in shipped] == ["20261122", "20261123"]
+    assert read_registry(models).champions == shipped  # both passed
     again = backfill(RUN_DATE, DAY2, settings=settings, today=DAY2)
     assert set(again.values()) == {"skipped: already published"}
     days, skipped = plan(settings, RUN_DATE, DAY2, DAY2, force=True)

@@ -217,3 +217,45 @@ def test_the_version_carries_its_whole_training_history(run, tmp_path):
         assert stage_histories(alone)["adapt"] == stages[1]["history"]
     finally:
         hidden.rename(work)
+
+
+def test_the_published_model_is_refit_on_every_row_and_judged_held_out(run):
+    """The version that ships was trained on every row; the metrics, the report and the gate
+    are the held-out version's, and name it."""
+    from crossrec.bundle.bundle import Bundle, held_out
+    from crossrec.data.marts import MartPaths
+    from crossrec.metrics.protocol import evaluate
+
+    settings, first, second = run
+    shipped, selection = Path(first["published_model"]), Path(first["selection_model"])
+    assert shipped == Path(first["model"]) != selection and held_out(shipped) == selection
+    marts = MartPaths.from_dir(Path(first["marts"]))
+    every = marts.load("sport", "cloth", every_row=True)
+    assert list(Bundle.load(shipped).vocab.item_ids) == list(every.vocab.item_ids)
+    metrics = json.loads(open(first["metrics"]).read())
+    assert metrics["model_version"] == shipped.name
+    assert metrics["evaluated_version"] == selection.name
+    held = marts.load("sport", "cloth")
+    ours = {r["role"]: r for r in metrics["rows"] if r["method"] == "crossrec"}
+    for role in ("cold_val", "cold_test"):
+        assert ours[role]["ndcg@10"] == evaluate(Bundle.load(selection).recommender(held),
+                                                 role)["ndcg@10"]
+    assert f"held-out version `{selection.name}`" in open(first["report"]).read()
+    # the second run judged tonight's refit against the first's through their held-out ones
+    gate = json.loads((Path(second["report"]).parent / "gate.json").read_text())
+    assert gate["accepted"] and gate["published_model"] == Path(second["model"]).name
+    refit_work = settings.data_dir / "work" / "run_date=2026-11-22"
+    assert {"pretrain-refit", "adapt-refit", "finetune-refit"} <= {
+        p.name for p in refit_work.iterdir()}
+
+
+def test_without_refit_the_held_out_version_is_published(tmp_path, prefect_harness):
+    from crossrec.bundle.bundle import held_out
+    from flows.nightly import nightly
+
+    settings = tiny_settings(tmp_path / "data", train={"refit": False})
+    out = nightly(run_date=RUN_DATE, settings=settings)
+    assert out["published_model"] == out["model"] == out["selection_model"]
+    assert held_out(Path(out["model"])) == Path(out["model"])
+    assert not (settings.data_dir / "work" / "run_date=2026-11-22" / "finetune-refit").exists()
+    assert "refit" not in json.loads((Path(out["model"]) / "metrics.json").read_text())
