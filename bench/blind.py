@@ -11,10 +11,11 @@ For every pair folder in ``../shared/data/amazon-disencdr``, both directions, an
 4. the **published Parquet** is read back and scored on the hidden users against their
    hidden target rows: NDCG@10 (binary gains), Recall@20 (hits / hidden rows), HR@10 and
    MRR (first hit within the list, else 0), means over hidden users;
-5. the baselines (``crossrec/evaluate/methods.py``) are fitted on the same input: on the
-   run's own marts, i.e. the same training split crossrec's model was fitted on, with the
-   same cold validation users for any tuning, never on the hidden users; their top-20 lists
-   are scored the same way.
+5. the baselines (``crossrec/evaluate/methods.py``) are fitted on the same input the way
+   crossrec is: a tuned one picks its hyper-parameters on the run's own marts (the same
+   training split and cold validation users crossrec selects on, never the hidden users),
+   then every baseline is fitted on every row of the input (``refit_factory``), as
+   crossrec refits; their top-20 lists are scored the same way.
 
 A hidden user is scored only if at least one hidden item appears in the input (no method can
 recommend an item nobody else has); the count of such users is printed. Prints method x
@@ -157,18 +158,20 @@ def score_lists(lists: dict[str, list[str]], truth: dict[str, set[str]]) -> dict
 
 def baseline_lists(data_dir: Path, source: str, target: str, threads: int, seed: int,
                    users: list[str]) -> dict[str, tuple[dict[str, list[str]], float]]:
-    """Each baseline's top-N for ``users``, fitted on the run's own marts (the training split
-    of the same input); the user's ids as they came in."""
+    """Each baseline's top-N for ``users``, the user's ids as they came in. Like the product,
+    a baseline is tuned on the run's own marts (their cold validation users) and then refit
+    with what it chose on every row of the same input."""
     import numpy as np
 
     from crossrec.config import Settings
     from crossrec.data.marts import MartPaths
-    from crossrec.evaluate.methods import baseline_factories
+    from crossrec.evaluate.methods import TUNED_ARGS, baseline_factories, refit_factory
     from crossrec.layout import Layout
     from crossrec.schemas import local_ids
 
     marts = MartPaths.from_dir(Layout(data_dir).marts_partition(DAY))
-    data = marts.load(source, target)
+    held = marts.load(source, target)
+    data = marts.load(source, target, every_row=True)
     index = {u: i for i, u in enumerate(data.users)}
     rows = np.array([index[u] for u in users if u in index], dtype=np.int64)
     names = np.asarray(local_ids(list(data.vocab.item_ids[1:])), dtype=object)
@@ -177,7 +180,8 @@ def baseline_lists(data_dir: Path, source: str, target: str, threads: int, seed:
     out = {}
     for name, factory in baseline_factories(settings).items():
         t0 = time.perf_counter()
-        rec = factory(data)
+        chosen = getattr(factory(held), "chosen", None) if name in TUNED_ARGS else None
+        rec = refit_factory(settings, name, chosen)(data)
         cols, _ = rec.recommend(rows, TOP_N, exclude=True, which="all")
         lists = {data.users[u]: [names[c + start - 1] for c in row if c >= 0]
                  for u, row in zip(rows, cols, strict=True)}

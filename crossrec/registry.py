@@ -175,4 +175,6 @@ def version_summary(models_dir: Path, version: str) -> dict:
         metrics = {}
     fusion = metrics.get("fusion") or {}
     return {"version": version, "val_ndcg@10": fusion.get("val_ndcg@10",
-                                                          metrics.get("best_val_ndcg@10"))}
+                                                          metrics.get("best_val_ndcg@10")),
+            # a refit's score is its held-out version's: it names that version
+            "selection_version": (metrics.get("refit") or {}).get("selection_version")}

@@ -43,12 +43,18 @@ def list_models(config: ConfigOpt = None, data_dir: DataDirOpt = None,
         return
     typer.echo(f"{'version':<24} {'status':<16} {'val ndcg@10':>11}  last decision")
     corrupt = []
+    infos = {name: version_summary(models, name) for name in names}
+    refits = {i["selection_version"]: name for name, i in infos.items() if i["selection_version"]}
     for name in names:
-        info = version_summary(models, name)
+        info = infos[name]
         score = info["val_ndcg@10"]
         last = next((d for d in reversed(registry.history)
                      if name in (d.version, d.retired)), None)
         note = f"{last.at:%Y-%m-%d %H:%M} {last.action}: {last.reason}" if last else ""
+        if name in refits:  # judged in its refit's place, never published itself
+            note = f"held out: selected {refits[name]}" + (f"; {note}" if note else "")
+        elif info["selection_version"]:
+            note = f"refit of {info['selection_version']}" + (f"; {note}" if note else "")
         if check:
             try:
                 verify(models / name)

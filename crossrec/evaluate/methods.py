@@ -43,6 +43,28 @@ def baseline_factories(settings: Settings) -> dict[str, Factory]:
     }
 
 
+TUNED_ARGS: dict[str, dict[str, str]] = {
+    "cooc_pop_blend": {"weight": "weights"},
+    "rp3beta": {"alpha": "alphas", "beta": "betas"},
+    "kernel_ridge": {"lam": "lambdas"},
+    "user_knn": {"k": "ks"},
+}
+"""Per tuned baseline: each hyper-parameter in ``chosen`` -> the constructor's grid argument."""
+
+
+def refit_factory(settings: Settings, name: str, chosen: dict | None) -> Factory:
+    """Baseline ``name`` with the hyper-parameters it ``chosen`` on held-out users fixed (a
+    one-point grid is not evaluated): how a tuned baseline is refitted on every row, as our
+    model is. Untuned baselines (``chosen`` None) are built as usual."""
+    make = baseline_factories(settings)[name]
+    if name not in TUNED_ARGS:
+        return make
+    if not chosen:
+        raise ValueError(f"{name} is tuned: refitting it needs what it chose")
+    fixed = {arg: (chosen[key],) for key, arg in TUNED_ARGS[name].items()}
+    return lambda data: make(data, **fixed)
+
+
 ABLATIONS: dict[str, dict[str, dict]] = {
     "no_adaptation": {"train": {"adversarial_weight": 0.0}},
     "no_pretraining": {"train": {"pretrain_epochs": 0}},

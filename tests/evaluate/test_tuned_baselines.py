@@ -262,3 +262,21 @@ def test_no_overlapping_users_is_a_clear_error(tmp_path):
     for cls in GRIDS:
         with pytest.raises(ValueError, match="both domains"):
             cls(data)
+
+
+@pytest.mark.parametrize("name", ["cooc_pop_blend", "rp3beta", "kernel_ridge", "user_knn"])
+def test_refit_with_what_was_chosen_scores_like_the_tuned_one(noisy, name):
+    """Refitting a tuned baseline with its choice fixed rebuilds the same recommender (on
+    the same rows), without searching again."""
+    from crossrec.config import Settings
+    from crossrec.evaluate.methods import baseline_factories, refit_factory
+
+    settings = Settings()
+    tuned = baseline_factories(settings)[name](noisy)
+    again = refit_factory(settings, name, tuned.chosen)(noisy)
+    assert again.tried == {}  # a one-point grid is not evaluated
+    assert {k: again.chosen[k] for k in tuned.chosen} == tuned.chosen
+    users = np.arange(len(noisy.users))
+    assert torch.equal(again.score(users), tuned.score(users))
+    with pytest.raises(ValueError, match="needs what it chose"):
+        refit_factory(settings, name, None)

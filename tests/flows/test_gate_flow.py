@@ -81,6 +81,9 @@ def test_models_cli_lists_promotes_and_rolls_back(nights, tmp_path):
     lines = {line.split()[0]: line for line in listed.output.splitlines()[1:]}
     assert "champion" in lines[v1] and "rejected" in lines[v2]
     assert "CORRUPT" not in listed.output
+    # each night's held-out version is listed, pointing at the refit it selected
+    s1 = Path(first["selection_model"]).name
+    assert f"held out: selected {v1}" in lines[s1] and f"refit of {s1}" in lines[v1]
 
     promoted = runner.invoke(app, ["models", "promote", v2, "--config", str(config),
                                    "--publish", DAY2.isoformat()])
