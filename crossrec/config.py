@@ -84,6 +84,13 @@ class ModelConfig(StrictModel):
     attributes: bool = True
     """Encode item attributes (leaf category, brand, price bucket) where the data has them;
     False trains on item ids alone (an ablation)."""
+    init: Literal["random", "als"] = "random"
+    """How a new two-tower model starts: random vectors, or ``als``: the item factors of an
+    implicit ALS over both domains' training rows (``dim`` factors), the history side
+    whitened so that the untrained tower ranks like the ALS fold-in of a user's history
+    (crossrec/models/factor_init.py)."""
+    init_whitening: float = Field(1.0, gt=0)
+    """``als`` init: the ridge λ of the fold-in ``Y (YᵀY + λI)⁻¹`` held by the history table."""
 
 
 class AssemblyConfig(StrictModel):

@@ -21,6 +21,7 @@ from crossrec.data.domain import DomainData
 from crossrec.data.marts import MartPaths
 from crossrec.layout import Layout, landing_partitions
 from crossrec.metrics.protocol import evaluate
+from crossrec.models.factor_init import factor_tables, initialise_from_factors
 from crossrec.models.tower_recommender import ModelRecommender
 from crossrec.models.two_tower import TwoTower, TwoTowerConfig
 from crossrec.train.adapt import AdaptTrainer
@@ -42,7 +43,13 @@ def new_model(settings: Settings, data: DomainData,
                          domain_ranges=data.vocab.domain_ranges, dim=settings.model.dim,
                          pooling=settings.model.pooling,
                          attributes=use.cardinality if use is not None else {})
-    return TwoTower(cfg, torch.from_numpy(use.codes) if use is not None else None)
+    model = TwoTower(cfg, torch.from_numpy(use.codes) if use is not None else None)
+    if settings.model.init == "als":
+        history, candidates = factor_tables(data, settings.model.dim,
+                                            settings.model.init_whitening, settings.run.seed,
+                                            settings.run.threads or 0)
+        initialise_from_factors(model, history, candidates)
+    return model
 
 
 def cold_val_ndcg(model: TwoTower, data: DomainData, settings: Settings, device: str) -> float:

@@ -13,7 +13,7 @@ from crossrec.data.sparse import (
     domain_matrix,
     overlap_users,
 )
-from crossrec.evaluate.baselines.als import ALSParams, fit_als
+from crossrec.models.als import ALSParams, fit_als
 from crossrec.ranking.recommender import FactorisedRecommender
 
 

@@ -1,4 +1,5 @@
-"""Implicit-feedback ALS (package ``implicit``), the MF engine of the CMF and EMCDR baselines."""
+"""Implicit-feedback ALS (package ``implicit``): the MF engine of the CMF and EMCDR baselines
+and of the two-tower model's factor initialisation (``[model] init = "als"``)."""
 
 from __future__ import annotations
 
