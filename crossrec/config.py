@@ -162,6 +162,10 @@ class TrainConfig(StrictModel):
     negatives per batch instead of every item (0 = always the full softmax)."""
     patience: int = Field(3, ge=1)
     """Epochs without cold-validation NDCG@10 improvement before stopping."""
+    keep_start: bool = False
+    """Adapt and finetune also score their starting point on the cold validation users and
+    keep it (best epoch 0) when no epoch beats it: for a start worth keeping, such as
+    ``[model] init = "als"``, which training on the recommendation loss can pull away from."""
     refit: bool = True
     """After selection, train every stage again on every row (the held-out users' target rows
     and the warm users' last items too) for the epochs selection kept, rebuild the bundle's

@@ -29,15 +29,20 @@ class FitResult:
 def fit(trainer: Trainer, epochs: int, validate: Callable[[], float] | None = None,
         patience: int = 3, metric: str = "val_ndcg@10",
         on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
-        stop_after: int | None = None) -> FitResult:
+        stop_after: int | None = None, keep_start: bool = False) -> FitResult:
     """Train up to ``epochs``; with ``validate``, keep (and restore) the best epoch and stop
     after ``patience`` epochs without improvement. Without it, the last epoch is kept.
     ``on_epoch(done, epochs, logs)`` is told after each epoch (progress reporting).
     ``stop_after``: end after that many epochs, with the schedules still spread over
-    ``epochs`` (a refit repeating a selected run up to its best epoch)."""
+    ``epochs`` (a refit repeating a selected run up to its best epoch). ``keep_start`` (with
+    ``validate``): the starting point is scored too, and kept (best epoch 0) when no epoch
+    beats it."""
     result = FitResult()
     best_state = copy.deepcopy(trainer.model.state_dict())
     waited = 0
+    if validate is not None and keep_start:
+        result.best_score, result.best_epoch = float(validate()), 0
+        result.history.append({"epoch": 0.0, metric: result.best_score})
     last = epochs if stop_after is None else min(stop_after, epochs)
     for epoch in range(last):
         logs = {"epoch": float(epoch + 1), **trainer.train_epoch(epoch, epochs)}

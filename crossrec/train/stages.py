@@ -104,7 +104,7 @@ def run_stage(stage: Stage, settings: Settings, marts: MartPaths, run_date: date
         lambda: cold_val_ndcg(trainer.model, data, settings, device))
     stop_after = None if refit_of is None else selected_epochs(refit_of)
     result = fit(trainer, epochs, validate, settings.train.patience, on_epoch=on_epoch,
-                 stop_after=stop_after)
+                 stop_after=stop_after, keep_start=settings.train.keep_start)
     model = trainer.model.to("cpu")
     this = {"stage": stage, "best_epoch": result.best_epoch,
             "best_val_ndcg@10": result.best_score if validate else None,

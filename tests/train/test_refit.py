@@ -159,3 +159,25 @@ def test_stop_after_ends_early_on_the_full_schedule():
     assert result.best_epoch == 2 and len(result.history) == 2
     trainer = Recorder()
     assert fit(trainer, 3, stop_after=0).history == [] and trainer.calls == []
+
+
+def test_keep_start_keeps_a_start_no_epoch_beats():
+    import torch
+
+    trainer = Recorder()
+    start = trainer.model.weight.detach().clone()
+
+    def train_epoch(epoch, epochs):
+        with torch.no_grad():
+            trainer.model.weight.add_(1.0)
+        return {"loss": 1.0}
+
+    trainer.train_epoch = train_epoch
+    scores = iter([0.5, 0.4, 0.3, 0.2, 0.1])  # the start, then every epoch worse
+    result = fit(trainer, 4, lambda: next(scores), patience=2, keep_start=True)
+    assert result.best_epoch == 0 and result.best_score == 0.5
+    assert [h["epoch"] for h in result.history] == [0.0, 1.0, 2.0]  # stopped by patience
+    assert torch.equal(trainer.model.weight, start)
+    # an epoch that beats the start wins as usual
+    scores = iter([0.5, 0.6, 0.4, 0.3])
+    assert fit(Recorder(), 3, lambda: next(scores), keep_start=True).best_epoch == 1
