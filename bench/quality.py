@@ -49,17 +49,21 @@ def directions(folder: Path, pairs: list[str] | None) -> list[tuple[str, str]]:
     return out
 
 
-def pair_settings(source: str, target: str, seed: int, threads: int, tmp: Path):
-    """Settings of one direction and seed of a real pair, with its own data folder."""
+def pair_settings(source: str, target: str, seed: int, threads: int, tmp: Path,
+                  overrides: dict | None = None):
+    """Settings of one direction and seed of a real pair, with its own data folder;
+    ``overrides``: more settings per section (``--set``), e.g. a lever being measured."""
     from crossrec.config import Settings
 
-    return Settings.model_validate({
-        "data_dir": str(tmp / f"{source}-{target}-{seed}"),
-        "domains": {"source": source, "target": target},
-        "sources": [{"kind": "disencdr", "path": str(DATA)}],
-        "split": {"seed": seed},
-        "validation": {"min_rows": 1000},
-        "run": {"seed": seed, "threads": threads, "progress": False}})
+    raw = {"data_dir": str(tmp / f"{source}-{target}-{seed}"),
+           "domains": {"source": source, "target": target},
+           "sources": [{"kind": "disencdr", "path": str(DATA)}],
+           "split": {"seed": seed},
+           "validation": {"min_rows": 1000},
+           "run": {"seed": seed, "threads": threads, "progress": False}}
+    for section, values in (overrides or {}).items():
+        raw[section] = {**raw.get(section, {}), **values}
+    return Settings.model_validate(raw)
 
 
 def run_one(source: str, target: str, seed: int, args, tmp: Path) -> tuple[list[dict], dict]:
@@ -68,7 +72,7 @@ def run_one(source: str, target: str, seed: int, args, tmp: Path) -> tuple[list[
     from crossrec.bundle.bundle import FUSION
     from crossrec.evaluate.compare import compare, compare_dir
 
-    settings = pair_settings(source, target, seed, args.threads, tmp)
+    settings = pair_settings(source, target, seed, args.threads, tmp, args.set)
     rows = compare(settings, DAY, ablations=args.ablations)
     shipped = compare_dir(settings, DAY) / "crossrec" / "bundle"
     paths = list(shipped.glob(f"*/{FUSION}"))  # the one bundle assembled
@@ -175,6 +179,9 @@ def main() -> None:
     ap.add_argument("--pairs", nargs="*", help="pair folders, e.g. sport_cloth (default: all)")
     ap.add_argument("--ablations", action="store_true", help="also retrain the ablations")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--set", type=json.loads, default={},
+                    help='settings overrides per section as JSON, e.g. \'{"model": {"init": '
+                         '"als"}}\' (recorded with each run)')
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "quality.json")
     args = ap.parse_args()
     if not DATA.is_dir():
@@ -190,7 +197,8 @@ def main() -> None:
                 rows, fusion = run_one(source, target, seed, args, Path(tmp))
                 seconds = time.perf_counter() - t0
                 runs.append({"direction": f"{source}->{target}", "seed": seed,
-                             "seconds": round(seconds, 1), "rows": rows, "fusion": fusion})
+                             "seconds": round(seconds, 1), "rows": rows, "fusion": fusion,
+                             "overrides": args.set})
                 ours = next(r for r in rows if r["method"] == OURS and r["role"] == "cold_test")
                 print(f"{source}->{target} seed {seed}: ours {METRIC} {ours[METRIC]:.4f} "
                       f"({seconds:.0f}s; fusion alpha {fusion.get('alpha')} beta "
