@@ -39,9 +39,9 @@ from crossrec.train.checkpoint import LINEAGE, load_model, save_model, state_ten
 
 BUNDLE, FUSION = "bundle.json", "fusion.json"
 SELECTION_VERSION = "selection_version"
-_VERSION_NAME = re.compile(r"\d{8}-[0-9a-f]{12}")
 """Key in a refit version's ``lineage.json``: the held-out version its settings were selected
 on, which evaluation and the gate score in its place."""
+_VERSION_NAME = re.compile(r"\d{8}-[0-9a-f]{12}")  # run date + content hash (save_model)
 GRAPH, RERANKER = "graph.safetensors", "reranker.safetensors"
 _LEGACY_RERANKER = "reranker.json"  # versions saved before bundle.json
 _GRAPH_PARTS = ("source_to_target", "target_to_target")

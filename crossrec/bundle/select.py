@@ -23,6 +23,7 @@ from crossrec.config import AssemblyConfig, DomainsConfig, RunOptions
 from crossrec.data.domain import DomainData
 from crossrec.data.marts import MartPaths
 from crossrec.data.sparse import SOURCE, TARGET, domain_matrix
+from crossrec.data.vocab import Vocabulary
 from crossrec.metrics.protocol import evaluate
 from crossrec.models.cold_signals import SignalsConfig
 from crossrec.models.item_graph import ItemGraph
@@ -101,6 +102,14 @@ def assemble(tower: TwoTower, data: DomainData, max_history: int, cfg: AssemblyC
                    config=bundle.config.model_copy(update={"reranker": reranker.config}))
 
 
+def _tower(checkpoint: Path, data: DomainData) -> tuple[TwoTower, Vocabulary]:
+    """The checkpoint's tower and vocabulary, which must be ``data``'s."""
+    tower, vocab = load_model(checkpoint)
+    if list(vocab.item_ids) != list(data.vocab.item_ids):
+        raise RuntimeError(f"{checkpoint}: item vocabulary differs from this run's marts")
+    return tower, vocab
+
+
 def build_bundle(checkpoint: Path, marts: MartPaths, domains: DomainsConfig,
                  max_history: int, cfg: AssemblyConfig, run: RunOptions, run_date: date,
                  out_root: Path) -> Path:
@@ -109,9 +118,7 @@ def build_bundle(checkpoint: Path, marts: MartPaths, domains: DomainsConfig,
     (``fusion``), its lineage the checkpoint's."""
     seed_everything(run.seed, run.threads)
     data = marts.load(domains.source, domains.target)
-    tower, vocab = load_model(checkpoint)
-    if list(vocab.item_ids) != list(data.vocab.item_ids):
-        raise RuntimeError(f"{checkpoint}: item vocabulary differs from this run's marts")
+    tower, vocab = _tower(checkpoint, data)
     bundle = assemble(tower, data, max_history, cfg, run)
     metrics = json.loads((checkpoint / METRICS).read_text())
     if bundle.selection is not None:
@@ -129,9 +136,7 @@ def refit_bundle(selection: Path, checkpoint: Path, marts: MartPaths, domains: D
     stages; its lineage names the selection version, which evaluation and the gate use."""
     seed_everything(run.seed, run.threads)
     data = marts.load(domains.source, domains.target, every_row=True)
-    tower, vocab = load_model(checkpoint)
-    if list(vocab.item_ids) != list(data.vocab.item_ids):
-        raise RuntimeError(f"{checkpoint}: item vocabulary differs from this run's marts")
+    tower, vocab = _tower(checkpoint, data)
     chosen = Bundle.load(selection)
     g, graph, reranker = chosen.config.graph, None, None
     if g is not None:

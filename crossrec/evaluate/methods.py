@@ -53,8 +53,8 @@ TUNED_ARGS: dict[str, dict[str, str]] = {
 
 
 def refit_factory(settings: Settings, name: str, chosen: dict | None) -> Factory:
-    """Baseline ``name`` with the hyper-parameters it ``chosen`` on held-out users fixed (a
-    one-point grid is not evaluated): how a tuned baseline is refitted on every row, as our
+    """Baseline ``name`` with the hyper-parameters it chose on held-out users (``chosen``)
+    fixed (a one-point grid is not evaluated): how a tuned baseline is refitted on every row, as our
     model is. Untuned baselines (``chosen`` None) are built as usual."""
     make = baseline_factories(settings)[name]
     if name not in TUNED_ARGS:
