@@ -84,9 +84,23 @@ def make_input(source: str, target: str, seed: int, folder: Path
     return path, {u: set(tgt[u]) for u in hidden}
 
 
+def toml_sections(overrides: dict[str, dict]) -> str:
+    """``{"model": {"dim": 256}}`` -> ``[model]\ndim = 256``: JSON scalars and strings are
+    valid TOML values (a setting under test, never data)."""
+    out = []
+    for section, values in overrides.items():
+        out.append(f"\n[{section}]")
+        out.extend(f"{key} = {json.dumps(value)}" for key, value in values.items())
+    return "\n".join(out) + "\n" if out else ""
+
+
 def write_config(folder: Path, csv_path: Path, source: str, target: str, seed: int,
-                 threads: int) -> Path:
-    """The bring-your-own-data config of the README, nothing tuned to this data."""
+                 threads: int, overrides: dict[str, dict] | None = None) -> Path:
+    """The bring-your-own-data config of the README, nothing tuned to this data;
+    ``overrides`` (``--set``) adds settings sections to measure a lever, never ``run``."""
+    overrides = overrides or {}
+    if {"run", "split", "score", "domains"} & set(overrides):
+        raise ValueError("--set may not change run, split, score or domains: the protocol's")
     path = folder / "crossrec.toml"
     path.write_text(f"""data_dir = "data"
 
@@ -109,7 +123,7 @@ top_n = {TOP_N}
 seed = {seed}
 threads = {threads}
 progress = false
-""")
+""" + toml_sections(overrides))
     return path
 
 
@@ -189,11 +203,12 @@ def baseline_lists(data_dir: Path, source: str, target: str, threads: int, seed:
     return out
 
 
-def run_one(source: str, target: str, seed: int, threads: int, tmp: Path) -> dict:
+def run_one(source: str, target: str, seed: int, threads: int, tmp: Path,
+            overrides: dict[str, dict] | None = None) -> dict:
     folder = tmp / f"{source}-{target}-{seed}"
     folder.mkdir(parents=True)
     csv_path, truth = make_input(source, target, seed, folder)
-    config = write_config(folder, csv_path, source, target, seed, threads)
+    config = write_config(folder, csv_path, source, target, seed, threads, overrides)
     seconds = run_crossrec(config, folder / "run.log")
     data_dir = folder / "data"
     catalogue = set()
@@ -210,7 +225,7 @@ def run_one(source: str, target: str, seed: int, threads: int, tmp: Path) -> dic
                                                sorted(scored)).items():
         rows.append({"method": name, **score_lists(lists, scored), "seconds": round(fit_s, 1)})
     return {"direction": f"{source}->{target}", "seed": seed, "hidden_users": len(truth),
-            "scored_users": len(scored), "rows": rows}
+            "scored_users": len(scored), "overrides": overrides or {}, "rows": rows}
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -252,6 +267,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--merge", type=Path, nargs="*", default=[],
                     help="earlier output JSONs whose runs join this run's summary")
+    ap.add_argument("--set", type=json.loads, default={},
+                    help='settings sections added to the user\'s config, as JSON, e.g. '
+                         '\'{"model": {"init": "als"}}\' (recorded with each run)')
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "blind.json")
     args = ap.parse_args()
     if not DATA.is_dir():
@@ -262,7 +280,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="crossrec-blind-") as tmp:
         for source, target in directions(DATA, args.pairs):
             for seed in range(args.first_seed, args.first_seed + args.seeds):
-                run = run_one(source, target, seed, args.threads, Path(tmp))
+                run = run_one(source, target, seed, args.threads, Path(tmp), args.set)
                 runs.append(run)
                 ours = run["rows"][0]
                 print(f"{run['direction']} seed {seed}: crossrec ndcg@10 {ours['ndcg@10']:.4f} "
