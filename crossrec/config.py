@@ -87,7 +87,8 @@ class ModelConfig(StrictModel):
     init: Literal["random", "als"] = "random"
     """How a new two-tower model starts: random vectors, or ``als``: the item factors of an
     implicit ALS over both domains' training rows (``dim`` factors), the history side
-    whitened so that the untrained tower ranks like the ALS fold-in of a user's history
+    whitened so that the untrained tower ranks like the ALS fold-in of a user's history,
+    both tables scaled to the softmax temperature that fits the training rows
     (crossrec/models/factor_init.py)."""
     init_whitening: float = Field(1.0, gt=0)
     """``als`` init: the ridge λ of the fold-in ``Y (YᵀY + λI)⁻¹`` held by the history table."""
@@ -127,6 +128,12 @@ class AssemblyConfig(StrictModel):
     rerank_folds: int = Field(5, ge=2)
     """Folds of pseudo-cold users the reranker is trained on (each fold's statistics are
     fitted without it)."""
+    rerank_base_weights: list[Annotated[float, Field(ge=0.0)]] = Field(
+        [0.0, 0.25, 0.5, 1.0], min_length=1)
+    """Weights of the base model's score (two-tower fused with the graph) in the reranked
+    candidates' order, tried on the cold validation users; 0 lets the reranker alone order
+    them (without it the learned model has no say in a cold user's top items). On a tie the
+    earlier weight is kept."""
     rerank_epochs: int = Field(30, ge=1)
     """Passes over the reranker's training table."""
 

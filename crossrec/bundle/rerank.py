@@ -19,6 +19,7 @@ from crossrec.data.sparse import (
     interaction_matrix,
     overlap_users,
 )
+from crossrec.bundle.hybrid import standardise
 from crossrec.models.cold_signals import ColdSignals, SignalsConfig
 from crossrec.models.reranker import Reranker, candidate_table
 from crossrec.ranking.recommender import Recommender
@@ -56,6 +57,10 @@ class RerankedRecommender(Recommender):
         at = torch.from_numpy(cold)
         base = scores[at]
         finite = torch.where(base.isfinite(), base, torch.zeros_like(base))
+        weight = self.reranker.config.base_weight
+        if weight > 0:  # the learned model's say in the order, on the same per-user scale
+            known = finite.gather(1, torch.from_numpy(cand))
+            learned = standardise(learned) + weight * standardise(known)
         # candidates above every other item, in the reranker's order
         lift = finite.max(dim=1, keepdim=True).values + 1.0
         learned = learned - learned.min(dim=1, keepdim=True).values

@@ -74,11 +74,19 @@ def select_reranker(base: Bundle, data: DomainData, cfg: AssemblyConfig,
                                 progress=run.progress)
     except TooFewPseudoColdUsers as exc:
         return None, {"used": False, "reason": str(exc)}
-    fused = base.recommender(data)
-    score = evaluate(RerankedRecommender(fused, reranker, fit_signals(data, config.signals)),
-                     "cold_val")["ndcg@10"]
+    fused, signals = base.recommender(data), fit_signals(data, config.signals)
+    tried, best = {}, None
+    for weight in cfg.rerank_base_weights:  # on a tie the earlier weight is kept
+        reranker.config = config.model_copy(update={"base_weight": weight})
+        tried[f"base_weight={weight}"] = score = evaluate(
+            RerankedRecommender(fused, reranker, signals), "cold_val")["ndcg@10"]
+        if best is None or score > best[0]:
+            best = (score, reranker.config)
+    score, reranker.config = best
     used = score > base.selection["val_ndcg@10"]
     return (reranker if used else None), {"used": used, "val_ndcg@10": score,
+                                          "base_weight": reranker.config.base_weight,
+                                          "val_ndcg@10_tried": tried,
                                           "pseudo_cold_users": len(x)}
 
 

@@ -9,7 +9,8 @@ term; the tower's mean pooling gives ``Yᵀ x / |x|`` when the history table hol
 history table holds ``Y (YᵀY + λI)⁻¹`` instead and the candidate table ``Y``. With the
 pooling's attention query at zero (a mean), the residual head and attribute embeddings at zero,
 the untrained tower then ranks like that ALS fold-in (up to each user's scale), and training
-starts from there.
+starts from there, at a softmax temperature calibrated to the training rows
+(:func:`calibrate_temperature`) so that the first steps refine the start instead of undoing it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,12 @@ from crossrec.models.als import ALSParams, fit_als
 from crossrec.models.two_tower import TwoTower
 
 INIT_STD = 0.05
-"""Root mean square of both tables after scaling: the random initialisation's."""
+"""Root mean square of both tables before the temperature is calibrated: the random
+initialisation's."""
+CALIBRATION_EXAMPLES = 2048
+"""(user, target item) training pairs the temperature is calibrated on."""
+CALIBRATION_CANDIDATES = 4096
+"""Catalogue items each calibration pair's positive is scored against (at most)."""
 
 
 def factor_tables(data: DomainData, dim: int, whitening: float, seed: int,
@@ -66,3 +72,61 @@ def initialise_from_factors(model: TwoTower, history: np.ndarray,
             for emb in model.attributes.fields:
                 emb.weight.zero_()
     return model
+
+
+def calibrate_temperature(model: TwoTower, data: DomainData, max_history: int,
+                          seed: int) -> float:
+    """Scale both tables so the untrained tower's softmax fits the training rows, and return
+    the logit scale applied.
+
+    The fold-in fixes the ranking but not the scale of the scores, and at the random init's
+    scale the softmax over a large catalogue is nearly uniform: the first training steps
+    then move every vector to sharpen it and undo the start. The scale ``s`` minimising the
+    cross-entropy of ``s * logits`` over training pairs (a user's source history -> one of
+    their target items, the cold-start case) is the root of a monotone derivative
+    (``E_softmax[logit] - logit(positive)``: the loss is convex in ``s``), found by
+    bisection in log space, with each positive scored against a uniform sample of the
+    catalogue as the sampled softmax trains. Each table is multiplied by ``sqrt(s)``, so the
+    ranking is unchanged.
+    """
+    src, tgt = data.source, data.target
+    users = [u for u in range(len(data.users))
+             if len(data.train_hist[src][u]) and len(data.train_hist[tgt][u])]
+    if not users:
+        return 1.0
+    rng = np.random.default_rng(seed)
+    users = np.asarray(users, dtype=np.int64)
+    if len(users) > CALIBRATION_EXAMPLES:
+        users = np.sort(rng.choice(users, size=CALIBRATION_EXAMPLES, replace=False))
+    positives = np.array([rng.choice(data.train_hist[tgt][u]) for u in users], dtype=np.int64)
+    start, stop = model.domain_range(tgt)
+    # the positive against a uniform sample of the catalogue (the whole one when small), as
+    # the sampled softmax trains: memory stays bounded whatever the catalogue's size
+    candidates = np.arange(start, stop, dtype=np.int64)
+    if len(candidates) > CALIBRATION_CANDIDATES:
+        candidates = np.sort(rng.choice(candidates, size=CALIBRATION_CANDIDATES, replace=False))
+    with torch.no_grad():
+        model.eval()
+        vectors = model.encode_users(data.history_tensor(users, (src,), max_history))
+        pos = torch.from_numpy(positives)
+        logits = torch.cat([model.item_logits(vectors, pos[:, None]),
+                            model.item_logits(vectors, torch.from_numpy(candidates))],
+                           dim=1).double()
+        # a sampled item equal to the positive is no negative; -1e30 keeps p * logit finite
+        logits[:, 1:].masked_fill_(torch.from_numpy(candidates)[None, :] == pos[:, None], -1e30)
+
+        def slope(log_scale: float) -> float:
+            """d loss / d scale at ``exp(log_scale)``: mean of E_p[logit] - logit(positive)."""
+            p = torch.softmax(logits * np.exp(log_scale), dim=1)
+            return float(((p * logits).sum(dim=1) - logits[:, 0]).mean())
+
+        lo, hi = -4.0, 12.0
+        if slope(hi) < 0:  # positives still gain at the largest scale: take it
+            lo = hi
+        for _ in range(30):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if slope(mid) < 0 else (lo, mid)
+        scale = float(np.exp(lo))
+        model.user_tower.item_embedding.weight.mul_(scale ** 0.5)
+        model.item_tower.embedding.weight.mul_(scale ** 0.5)
+    return scale

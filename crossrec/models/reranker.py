@@ -33,6 +33,12 @@ class RerankerConfig(BaseModel):
     """Width of the two hidden layers."""
     signals: SignalsConfig = SignalsConfig()
     """How the statistics its features come from are built (see ColdSignals)."""
+    base_weight: float = Field(0.0, ge=0)
+    """Weight of the base model's score (two-tower fused with the graph) in the candidates'
+    order: per user, ``z(network) + base_weight * z(base)`` over the candidates, chosen on
+    the cold validation users; 0 orders them by the network alone. The network learns from
+    pseudo-cold users whose rows the two-tower model trained on, so the base score cannot be
+    one of its features without leaking; a weight chosen on held-out users can."""
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:

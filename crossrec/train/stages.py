@@ -21,7 +21,8 @@ from crossrec.data.domain import DomainData
 from crossrec.data.marts import MartPaths
 from crossrec.layout import Layout, landing_partitions
 from crossrec.metrics.protocol import evaluate
-from crossrec.models.factor_init import factor_tables, initialise_from_factors
+from crossrec.models.factor_init import (calibrate_temperature, factor_tables,
+                                         initialise_from_factors)
 from crossrec.models.tower_recommender import ModelRecommender
 from crossrec.models.two_tower import TwoTower, TwoTowerConfig
 from crossrec.train.adapt import AdaptTrainer
@@ -49,6 +50,7 @@ def new_model(settings: Settings, data: DomainData,
                                             settings.model.init_whitening, settings.run.seed,
                                             settings.run.threads or 0)
         initialise_from_factors(model, history, candidates)
+        calibrate_temperature(model, data, settings.model.max_history, settings.run.seed)
     return model
 
 

@@ -149,3 +149,30 @@ def test_published_rows_of_reranked_users_explain_with_their_own_source_items(da
     assert explained  # the graph links most candidates to some source item
     for row in explained:
         assert set(row["explanation"]) <= owned[row["user_id"]]
+
+
+def test_the_base_weight_gives_the_learned_model_its_say_in_the_candidates_order(data):
+    base, model = BaseScores(data), reranker(candidates=6)
+    signals = fit_signals(data, SignalsConfig(neighbours=5))
+    cold, _ = cold_and_warm(data)
+    s0, s1 = data.vocab.domain_ranges[0]
+    rows = interaction_matrix([data.train_hist["sport"][u] for u in cold], s0, s1 - s0)
+    cand, _ = candidate_table(signals.evidence(rows), 6)
+
+    def top(weight):
+        model.config = model.config.model_copy(update={"base_weight": weight})
+        scores = RerankedRecommender(base, model, signals).score(cold)
+        return torch.topk(scores, 6).indices.numpy()
+
+    alone, shared, led = top(0.0), top(1.0), top(1000.0)
+    # whatever the weight, the same candidates stay on top
+    for got in (shared, led):
+        assert [set(r) for r in got] == [set(r) for r in cand]
+    # a dominant weight orders them as the base model does; none orders them as the network
+    base_order = np.take_along_axis(
+        cand, np.argsort(-np.take_along_axis(base.score(cold).numpy(), cand, axis=1), axis=1,
+                         kind="stable"), axis=1)
+    assert led.tolist() == base_order.tolist()
+    assert alone.tolist() != base_order.tolist()
+    # in between, both have a say: neither order wins outright
+    assert shared.tolist() not in (alone.tolist(), base_order.tolist())
