@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from crossrec.bundle.hybrid import standardise
 from crossrec.data.domain import DomainData
 from crossrec.data.sparse import (
     SOURCE,
@@ -19,7 +20,6 @@ from crossrec.data.sparse import (
     interaction_matrix,
     overlap_users,
 )
-from crossrec.bundle.hybrid import standardise
 from crossrec.models.cold_signals import ColdSignals, SignalsConfig
 from crossrec.models.reranker import Reranker, candidate_table
 from crossrec.ranking.recommender import Recommender

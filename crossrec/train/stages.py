@@ -21,8 +21,11 @@ from crossrec.data.domain import DomainData
 from crossrec.data.marts import MartPaths
 from crossrec.layout import Layout, landing_partitions
 from crossrec.metrics.protocol import evaluate
-from crossrec.models.factor_init import (calibrate_temperature, factor_tables,
-                                         initialise_from_factors)
+from crossrec.models.factor_init import (
+    calibrate_temperature,
+    factor_tables,
+    initialise_from_factors,
+)
 from crossrec.models.tower_recommender import ModelRecommender
 from crossrec.models.two_tower import TwoTower, TwoTowerConfig
 from crossrec.train.adapt import AdaptTrainer

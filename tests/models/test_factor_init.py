@@ -15,8 +15,12 @@ import torch
 
 from crossrec.data.marts import MartPaths
 from crossrec.metrics.protocol import evaluate
-from crossrec.models.factor_init import (INIT_STD, calibrate_temperature, factor_tables,
-                                         initialise_from_factors)
+from crossrec.models.factor_init import (
+    INIT_STD,
+    calibrate_temperature,
+    factor_tables,
+    initialise_from_factors,
+)
 from crossrec.models.tower_recommender import ModelRecommender
 from crossrec.train.stages import new_model
 from tests.conftest import tiny_settings
