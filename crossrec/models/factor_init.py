@@ -105,9 +105,11 @@ def calibrate_temperature(model: TwoTower, data: DomainData, max_history: int,
     candidates = np.arange(start, stop, dtype=np.int64)
     if len(candidates) > CALIBRATION_CANDIDATES:
         candidates = np.sort(rng.choice(candidates, size=CALIBRATION_CANDIDATES, replace=False))
+    training = model.training
     with torch.no_grad():
         model.eval()
         vectors = model.encode_users(data.history_tensor(users, (src,), max_history))
+        model.train(training)  # the caller's mode, as it was
         pos = torch.from_numpy(positives)
         logits = torch.cat([model.item_logits(vectors, pos[:, None]),
                             model.item_logits(vectors, torch.from_numpy(candidates))],
