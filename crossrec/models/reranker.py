@@ -41,7 +41,7 @@ class RerankerConfig(BaseModel):
     one of its features without leaking; a weight chosen on held-out users can."""
 
 
-def _ranks(values: np.ndarray) -> np.ndarray:
+def row_ranks(values: np.ndarray) -> np.ndarray:
     """Per-row rank of each column (0 = largest; ties by column)."""
     order = np.argsort(-values, axis=1, kind="stable")
     ranks = np.empty_like(order)
@@ -52,11 +52,11 @@ def _ranks(values: np.ndarray) -> np.ndarray:
 def candidate_table(evidence: dict[str, np.ndarray],
                     k: int) -> tuple[np.ndarray, np.ndarray]:
     """(users, k) candidate columns and their (users, k, len(FEATURES)) features."""
-    ranks = {name: _ranks(evidence[name]) for name in RANKED}
+    ranks = {name: row_ranks(evidence[name]) for name in RANKED}
     n_items = evidence[RANKED[0]].shape[1]
     k = min(k, n_items)
     # popularity only breaks ties of the summed ranks (cold users with little evidence)
-    key = sum(ranks.values()) + _ranks(evidence["log_popularity"]) / (n_items + 1.0)
+    key = sum(ranks.values()) + row_ranks(evidence["log_popularity"]) / (n_items + 1.0)
     cand = np.argsort(key, axis=1, kind="stable")[:, :k]
     columns = []
     for name in SIGNALS:
