@@ -117,6 +117,15 @@ class AssemblyConfig(StrictModel):
     """Fusion weights of the item graph tried on the cold validation users: denser near 0,
     where the sparse graph scores (large z-scores on the few items they reach) start to
     dominate the ranking. On a tie the earlier weight is kept."""
+    popularity_weights: list[Annotated[float, Field(ge=0.0)]] = Field(
+        [0.0, 0.3, 1.0, 3.0, 10.0], min_length=1)
+    """Weights of the popularity prior beside the graph score of users without target rows
+    (crossrec/bundle/prior.py), chosen by cross-validation over the users in both domains, not
+    on the cold validation users (too few to tell them apart where few users are in both
+    domains). On a tie the earlier weight is kept; [0.0] turns the prior off."""
+    popularity_folds: int = Field(5, ge=2)
+    """Folds of that cross-validation (each fold's graph and counts built without its users'
+    target rows)."""
     rerank: bool = True
     """Train a reranker of cold users' top items on pseudo-cold users (see
     crossrec/train/rerank.py) and ship it where it beats the hybrid on the cold validation
@@ -125,6 +134,12 @@ class AssemblyConfig(StrictModel):
     """Target items per cold user the reranker reorders."""
     rerank_neighbours: int = Field(400, ge=1)
     """Most similar users whose target rows the reranker's user-kNN signal sums."""
+    rerank_min_users: int = Field(200, ge=1)
+    """Fewest pseudo-cold users (with a hidden target item among their candidates) the
+    reranker is trained on; with fewer, none is trained. Its order is learnt from these
+    users' lists, and where few users are in both domains a few dozen lists gave a network
+    that won on the few dozen validation users by chance and lost a quarter of the blind
+    NDCG@10 (bench/README.md, "Few users in both domains")."""
     rerank_folds: int = Field(5, ge=2)
     """Folds of pseudo-cold users the reranker is trained on (each fold's statistics are
     fitted without it)."""

@@ -115,7 +115,8 @@ class Bundle:
                                             which=which, device=device)
         g = self.config.graph
         if parts != "tower" and g is not None:
-            rec = HybridRecommender(rec, self.graph, 1.0 if parts == "graph" else g.weight)
+            rec = HybridRecommender(rec, self.graph, 1.0 if parts == "graph" else g.weight,
+                                    g.popularity)
         elif parts == "graph":
             raise ValueError("this bundle has no item graph")
         if parts == "all" and self.reranker is not None:

@@ -27,6 +27,10 @@ class GraphPart(BaseModel):
     """Popularity exponent of the walk's target items (negative favours popular ones)."""
     weight: float = Field(ge=0.0, le=1.0)
     """Share of the graph's z-scored score in the fused score."""
+    popularity: float = Field(0.0, ge=0.0)
+    """Weight, relative to the graph's z-score, of the popularity prior (z-scored log counts
+    of the target items) in the fused score of users without target rows; 0: none (versions
+    saved before the prior have none)."""
 
 
 class BundleConfig(BaseModel):

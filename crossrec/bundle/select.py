@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from crossrec.bundle import prior
 from crossrec.bundle.bundle import SELECTION_VERSION, Bundle
 from crossrec.bundle.config import BundleConfig, GraphPart
 from crossrec.bundle.hybrid import HybridRecommender
@@ -60,6 +61,36 @@ def fuse(tower: TwoTower, data: DomainData, max_history: int, cfg: AssemblyConfi
                          "val_ndcg@10": score, "val_ndcg@10_tried": tried}
 
 
+def add_prior(tower: TwoTower, graph: ItemGraph, part: GraphPart, selection: dict[str, Any],
+              data: DomainData, max_history: int, cfg: AssemblyConfig,
+              run: RunOptions) -> GraphPart:
+    """``part`` with the popularity prior's weight chosen by cross-validation (``prior.py``);
+    ``selection`` gains the record, and its validation score becomes the fused model's with
+    the prior (what the reranker must beat)."""
+    weights = cfg.popularity_weights
+    if part.weight == 0.0 or list(weights) == [0.0]:  # no graph score to put a prior beside
+        selection["popularity"] = {"weight": 0.0, "reason": "no graph in the fused score"
+                                   if part.weight == 0.0 else "off ([bundle] popularity_weights)"}
+        return part
+    tried = prior.cross_validate(data, part.alpha, part.beta, weights, cfg.popularity_folds,
+                                 run.seed)
+    chosen = prior.choose(tried)
+    record: dict[str, Any] = {"weight": chosen,
+                              "cv_ndcg@10_tried": {f"popularity={w}": s for w, s in tried.items()}}
+    if not tried:
+        record["reason"] = (f"fewer than {2 * cfg.popularity_folds} users in both domains to "
+                            "cross-validate on")
+    selection["popularity"] = record
+    if chosen == 0.0:
+        return part
+    part = part.model_copy(update={"popularity": chosen})
+    rec = HybridRecommender(ModelRecommender(tower, data, max_history), graph, part.weight,
+                            chosen)
+    selection["val_ndcg@10_without_prior"] = selection["val_ndcg@10"]
+    selection["val_ndcg@10"] = evaluate(rec, "cold_val")["ndcg@10"]
+    return part
+
+
 def select_reranker(base: Bundle, data: DomainData, cfg: AssemblyConfig,
                     run: RunOptions) -> tuple[Reranker | None, dict[str, Any]]:
     """Train the cold-user reranker on pseudo-cold users; keep it only where it beats the
@@ -70,6 +101,11 @@ def select_reranker(base: Bundle, data: DomainData, cfg: AssemblyConfig,
     try:
         x, y = pseudo_cold_table(source, target, config, cfg.rerank_folds, run.seed,
                                  progress=run.progress)
+        if len(x) < cfg.rerank_min_users:
+            raise TooFewPseudoColdUsers(
+                f"{len(x)} pseudo-cold users have a hidden target item among their "
+                f"candidates; the reranker needs [bundle] rerank_min_users = "
+                f"{cfg.rerank_min_users}")
         reranker = fit_reranker(x, y, config, cfg.rerank_epochs, run.seed,
                                 progress=run.progress)
     except TooFewPseudoColdUsers as exc:
@@ -98,6 +134,7 @@ def assemble(tower: TwoTower, data: DomainData, max_history: int, cfg: AssemblyC
     if not cfg.graph:
         return bundle
     graph, part, selection = fuse(tower, data, max_history, cfg, run.progress)
+    part = add_prior(tower, graph, part, selection, data, max_history, cfg, run)
     bundle = replace(bundle, graph=graph, selection=selection,
                      config=bundle.config.model_copy(update={"graph": part}))
     if not cfg.rerank:
