@@ -65,19 +65,40 @@ def read_domain(source: str, target: str, domain: str) -> dict[str, list[str]]:
     return rows
 
 
-def make_input(source: str, target: str, seed: int, folder: Path
+def single_domain_users(both: list[str], hidden: set[str], bridge_share: float, seed: int
+                        ) -> tuple[set[str], set[str]]:
+    """Users whose target rows / source rows leave the input so that only ``bridge_share`` of
+    the visible users present in both domains stay in both; the rest split in halves, one
+    keeping only source rows, the other only target rows. It gives the shape of data with few
+    users in both domains and many in one, from pairs where every user is in both. Drawn from
+    its own generator, so the hidden users are the same for every share."""
+    if bridge_share >= 1.0:
+        return set(), set()
+    visible = [u for u in both if u not in hidden]
+    rng = random.Random(f"bridge-{seed}")
+    rng.shuffle(visible)
+    single = visible[round(bridge_share * len(visible)):]
+    half = len(single) // 2
+    return set(single[:half]), set(single[half:])
+
+
+def make_input(source: str, target: str, seed: int, folder: Path, bridge_share: float = 1.0
                ) -> tuple[Path, dict[str, set[str]]]:
     """The user's CSV with the hidden users' target rows left out; returns it and the truth
-    (hidden user -> their target items)."""
+    (hidden user -> their target items). ``bridge_share`` < 1 also makes most visible users
+    single-domain (:func:`single_domain_users`)."""
     src, tgt = read_domain(source, target, source), read_domain(source, target, target)
     both = sorted(set(src) & set(tgt))
     hidden = set(random.Random(seed).sample(both, round(HIDDEN_SHARE * len(both))))
+    source_only, target_only = single_domain_users(both, hidden, bridge_share, seed)
     path = folder / "interactions.csv"
     with path.open("w") as fh:
         fh.write("user_id,item_id,domain,rating\n")
         for domain, rows in ((source, src), (target, tgt)):
             for user, items in rows.items():
-                if domain == target and user in hidden:
+                if domain == target and (user in hidden or user in source_only):
+                    continue
+                if domain == source and user in target_only:
                     continue
                 for item in dict.fromkeys(items):
                     fh.write(f"{user},{item},{domain},1\n")
@@ -142,10 +163,14 @@ def run_crossrec(config: Path, log: Path) -> float:
 
 
 def published_lists(data_dir: Path, target: str) -> dict[str, list[str]]:
-    """user -> published item ids in rank order, read from the lake as a consumer would."""
+    """user -> published item ids in rank order, read from the lake as a consumer would;
+    empty when the run published nothing (its gate rejected a first model): the user got no
+    recommendations, which is what is scored."""
     import pyarrow.parquet as pq
 
     folder = data_dir / "lake" / "recommendations" / f"run_date={DAY}" / f"domain={target}"
+    if not folder.is_dir():
+        return {}
     table = pq.read_table(folder, columns=["user_id", "rank", "item_id"]).sort_by(
         [("user_id", "ascending"), ("rank", "ascending")])
     out: dict[str, list[str]] = {}
@@ -204,10 +229,10 @@ def baseline_lists(data_dir: Path, source: str, target: str, threads: int, seed:
 
 
 def run_one(source: str, target: str, seed: int, threads: int, tmp: Path,
-            overrides: dict[str, dict] | None = None) -> dict:
+            overrides: dict[str, dict] | None = None, bridge_share: float = 1.0) -> dict:
     folder = tmp / f"{source}-{target}-{seed}"
     folder.mkdir(parents=True)
-    csv_path, truth = make_input(source, target, seed, folder)
+    csv_path, truth = make_input(source, target, seed, folder, bridge_share)
     config = write_config(folder, csv_path, source, target, seed, threads, overrides)
     seconds = run_crossrec(config, folder / "run.log")
     data_dir = folder / "data"
@@ -219,13 +244,15 @@ def run_one(source: str, target: str, seed: int, threads: int, tmp: Path,
             if domain == target:
                 catalogue.add(item)
     scored = {u: items & catalogue for u, items in truth.items() if items & catalogue}
-    rows = [{"method": OURS, **score_lists(published_lists(data_dir, target), scored),
-             "seconds": round(seconds, 1)}]
+    published = published_lists(data_dir, target)
+    rows = [{"method": OURS, **score_lists(published, scored), "seconds": round(seconds, 1),
+             "published": bool(published)}]
     for name, (lists, fit_s) in baseline_lists(data_dir, source, target, threads, seed,
                                                sorted(scored)).items():
         rows.append({"method": name, **score_lists(lists, scored), "seconds": round(fit_s, 1)})
     return {"direction": f"{source}->{target}", "seed": seed, "hidden_users": len(truth),
-            "scored_users": len(scored), "overrides": overrides or {}, "rows": rows}
+            "scored_users": len(scored), "overrides": overrides or {},
+            "bridge_share": bridge_share, "rows": rows}
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -270,8 +297,13 @@ def main() -> None:
     ap.add_argument("--set", type=json.loads, default={},
                     help='settings sections added to the user\'s config, as JSON, e.g. '
                          '\'{"model": {"init": "als"}}\' (recorded with each run)')
+    ap.add_argument("--bridge-share", type=float, default=1.0,
+                    help="share of the visible users in both domains that stay in both; the "
+                         "rest keep one domain each (data with few bridge users)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "blind.json")
     args = ap.parse_args()
+    if not 0.0 < args.bridge_share <= 1.0:
+        ap.error("--bridge-share must be in (0, 1]")
     if not DATA.is_dir():
         print(f"skipped: real data not found at {DATA} (see shared/data/README.md)")
         return
@@ -280,12 +312,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="crossrec-blind-") as tmp:
         for source, target in directions(DATA, args.pairs):
             for seed in range(args.first_seed, args.first_seed + args.seeds):
-                run = run_one(source, target, seed, args.threads, Path(tmp), args.set)
+                run = run_one(source, target, seed, args.threads, Path(tmp), args.set,
+                              args.bridge_share)
                 runs.append(run)
                 ours = run["rows"][0]
                 print(f"{run['direction']} seed {seed}: crossrec ndcg@10 {ours['ndcg@10']:.4f} "
                       f"({ours['seconds']:.0f}s, {run['scored_users']} of "
-                      f"{run['hidden_users']} hidden users scored)", flush=True)
+                      f"{run['hidden_users']} hidden users scored"
+                      + ("" if ours["published"] else "; NOTHING PUBLISHED: gate rejected")
+                      + ")", flush=True)
                 args.out.write_text(json.dumps(
                     {"machine": platform.platform(), "threads": args.threads,
                      "summary": summarise(runs), "runs": runs}, indent=2) + "\n")
