@@ -227,6 +227,11 @@ class GateConfig(StrictModel):
     """The challenger must reach the best baseline's metric (every evaluated baseline, tuned
     ones included; not the champion) times this (1.0: at least equal, 1.1: 10% better);
     None: no such floor."""
+    noise_margin: float = Field(2.0, ge=0)
+    """How many standard errors of the user-by-user difference (challenger minus the floor's
+    method, on the same validation users) the challenger may fall below the popularity and
+    best-baseline floors before they reject it: on a few dozen validation users the two
+    differ by chance by more than the whole gap; 0: any shortfall rejects."""
     on_reject: Literal["keep", "champion"] = "keep"
     """When the challenger is rejected: ``keep`` yesterday's published recommendations (no
     partition for today), or ``champion``: score today's users with the champion instead."""

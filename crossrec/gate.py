@@ -4,7 +4,9 @@ on the same cold validation users, before anything is published.
 The challenger passes when its metric is at least the champion's minus the relative
 ``tolerance``, and it clears the absolute floors (a minimum score, popularity's score
 times ``1 + min_lift_over_popularity`` and, when set, the best baseline's score times
-``min_ratio_to_best_baseline``). The inputs are the evaluate stage's rows, so the gate
+``min_ratio_to_best_baseline``). A floor set by another method rejects only a shortfall
+larger than ``noise_margin`` standard errors of the two methods' user-by-user difference
+(``paired_se`` in the evaluate stage's rows): chance alone moves the gap that much. The inputs are the evaluate stage's rows, so the gate
 judges exactly the numbers the report shows. Only validation users are used: the test users
 stay untouched for the quality benchmark. :func:`settle` then records the verdict in the
 model registry (see its rules for backfills, rollbacks and concurrent manual changes).
@@ -19,13 +21,13 @@ from datetime import date
 from pathlib import Path
 
 from crossrec.config import GateConfig
-from crossrec.evaluate.methods import CHAMPION, OURS, POPULARITY
+from crossrec.evaluate.methods import CHAMPION, GATE_ROLE, OURS, POPULARITY
 from crossrec.layout import Layout
 from crossrec.registry import ChampionChanged, promote, read_registry, reject, version_date
 from crossrec.storage import write_text_atomic
 
 CHALLENGER = OURS
-ROLE = "cold_val"
+ROLE = GATE_ROLE
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,24 @@ def _score(rows: list[dict], method: str, metric: str) -> float | None:
     return None
 
 
+def _paired_se(rows: list[dict], method: str, metric: str) -> float:
+    """Standard error of ours minus ``method`` on ``ROLE`` (0 where the rows carry none:
+    metrics written before it was recorded)."""
+    for r in rows:
+        if r["method"] == method and r["role"] == ROLE:
+            se = float(r.get("paired_se", {}).get(metric, 0.0))
+            return 0.0 if math.isnan(se) else se
+    return 0.0
+
+
+def _below(ours: float, floor: float, se: float, margin: float) -> bool:
+    return ours < floor - margin * se
+
+
+def _noise(se: float, margin: float) -> str:
+    return f" by more than {margin:g} x {se:.4f} (standard error of the difference)" if se else ""
+
+
 def _best_baseline(rows: list[dict], metric: str) -> tuple[str, float] | None:
     """(method, value) of the highest baseline on ``ROLE``: every row that is neither one of
     ours (``crossrec*``) nor the champion's (NaN rows skipped; ties: the first listed). None
@@ -105,17 +125,21 @@ def decide(rows: list[dict], cfg: GateConfig, challenger: str,
         scores[POPULARITY] = popular
     if cfg.min_lift_over_popularity is not None and popular is not None and not math.isnan(ours):
         floor = popular * (1 + cfg.min_lift_over_popularity)
-        if ours < floor:
+        se = _paired_se(rows, POPULARITY, m)
+        if _below(ours, floor, se, cfg.noise_margin):
             reasons.append(f"{m} {ours:.4f} is below popularity's {popular:.4f} "
-                           f"x {1 + cfg.min_lift_over_popularity:g}")
+                           f"x {1 + cfg.min_lift_over_popularity:g}"
+                           + _noise(se, cfg.noise_margin))
     if cfg.min_ratio_to_best_baseline is not None and not math.isnan(ours):
         best = _best_baseline(rows, m)
         if best is not None:
             name, value = best
             scores[name] = value
-            if ours < value * cfg.min_ratio_to_best_baseline:
+            se = _paired_se(rows, name, m)
+            if _below(ours, value * cfg.min_ratio_to_best_baseline, se, cfg.noise_margin):
                 reasons.append(f"{m} {ours:.4f} is below the best baseline {name}'s "
-                               f"{value:.4f} x {cfg.min_ratio_to_best_baseline:g}")
+                               f"{value:.4f} x {cfg.min_ratio_to_best_baseline:g}"
+                               + _noise(se, cfg.noise_margin))
     if champion is not None and champion != challenger:
         theirs = _score(rows, CHAMPION, m)
         if theirs is None:

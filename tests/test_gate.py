@@ -47,6 +47,25 @@ def test_popularity_floor_and_absolute_floor():
     assert decide(rows(0.05, popularity=0.10), off, "v2", None).accepted
 
 
+def test_a_floor_rejects_only_a_shortfall_beyond_the_noise():
+    # 0.08 vs popularity 0.10: 0.02 short; the paired standard error is 0.015
+    noisy = rows(0.08, popularity=0.10)
+    noisy[2]["paired_se"] = {"ndcg@10": 0.015, "mrr": 0.0}
+    assert decide(noisy, GateConfig(noise_margin=2.0), "v2", None).accepted  # 0.02 < 0.03
+    d = decide(noisy, GateConfig(noise_margin=1.0), "v2", None)  # 0.02 > 0.015
+    assert d.reasons == ["ndcg@10 0.0800 is below popularity's 0.1000 x 1 by more than "
+                         "1 x 0.0150 (standard error of the difference)"]
+    assert not decide(noisy, GateConfig(noise_margin=0.0), "v2", None).accepted
+    # rows without a paired standard error (older metrics): any shortfall rejects
+    assert not decide(rows(0.08, popularity=0.10), GateConfig(), "v2", None).accepted
+    # the best-baseline floor too, with that baseline's own standard error
+    best = noisy + [{"method": "cooc_pop_blend", "role": "cold_val", "ndcg@10": 0.12,
+                     "mrr": 0.0, "paired_se": {"ndcg@10": 0.001}}]
+    d = decide(best, GateConfig(min_ratio_to_best_baseline=1.0), "v2", None)
+    assert d.reasons == ["ndcg@10 0.0800 is below the best baseline cooc_pop_blend's 0.1200 "
+                         "x 1 by more than 2 x 0.0010 (standard error of the difference)"]
+
+
 def test_the_configured_metric_is_the_one_compared():
     # on mrr ours (0.09) beats the champion's 0; on ndcg@10 it would lose
     d = decide(rows(0.18, champion=0.20), GateConfig(metric="mrr", min_lift_over_popularity=None),

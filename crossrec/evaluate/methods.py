@@ -24,6 +24,8 @@ Factory = Callable[[DomainData], Recommender]
 OURS, CHAMPION, POPULARITY = "crossrec", "champion", "popularity"
 """Method names of tonight's bundle, the published one it is judged against, and the
 popularity floor."""
+GATE_ROLE = "cold_val"
+"""The users the gate judges on (only validation users: the test users stay untouched)."""
 
 
 def baseline_factories(settings: Settings) -> dict[str, Factory]:

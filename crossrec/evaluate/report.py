@@ -12,11 +12,13 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
+
 from crossrec.bundle.bundle import Bundle, held_out
 from crossrec.config import Settings
 from crossrec.data.domain import EVAL_ROLES, DomainData
 from crossrec.data.marts import MartPaths
-from crossrec.evaluate.methods import CHAMPION, OURS, baseline_factories
+from crossrec.evaluate.methods import CHAMPION, GATE_ROLE, OURS, baseline_factories
 from crossrec.evaluate.plots import discriminator_accuracy, metric_by_method, training_curves
 from crossrec.layout import Layout
 from crossrec.metrics.protocol import evaluate
@@ -31,8 +33,12 @@ def evaluate_methods(methods: dict[str, Callable[[], Recommender]],
                      roles: tuple[str, ...] = EVAL_ROLES) -> list[dict]:
     """One row per (method, role) with every metric and the seconds the method took to
     build (``fit_s``; a tuned baseline's includes its search, and its rows carry ``chosen``);
-    methods are built lazily, one at a time, so only one baseline's factors are in memory."""
-    rows = []
+    methods are built lazily, one at a time, so only one baseline's factors are in memory.
+
+    On the cold validation users (what the gate judges on) every other method's row also
+    carries ``paired_se``: per metric, the standard error of the mean of ours minus it, user
+    by user: how far apart the two can be by chance alone on that many users."""
+    rows, per_user = [], {}
     for name, build in methods.items():
         t0 = time.perf_counter()
         rec = build()
@@ -40,9 +46,25 @@ def evaluate_methods(methods: dict[str, Callable[[], Recommender]],
         if getattr(rec, "chosen", None):
             extra["chosen"] = rec.chosen
         for role in roles:
-            rows.append({"method": name, "role": role, **evaluate(rec, role), **extra})
+            result = evaluate(rec, role, per_user=role == GATE_ROLE)
+            if role == GATE_ROLE:
+                per_user[name] = result.pop("per_user")
+            rows.append({"method": name, "role": role, **result, **extra})
         del rec
+    if OURS in per_user:
+        for row in rows:
+            if row["role"] == GATE_ROLE and row["method"] != OURS:
+                row["paired_se"] = {m: paired_se(per_user[OURS][m], per_user[row["method"]][m])
+                                    for m in METRICS}
     return rows
+
+
+def paired_se(ours: np.ndarray, theirs: np.ndarray) -> float:
+    """Standard error of the mean of ``ours - theirs`` (per-user values of the same users);
+    NaN with fewer than two users."""
+    if len(ours) < 2:
+        return float("nan")
+    return float(np.std(ours - theirs, ddof=1) / np.sqrt(len(ours)))
 
 
 def stage_histories(final: Path) -> dict[str, list[dict]]:

@@ -23,11 +23,13 @@ def source_activity(rec: Recommender, users: np.ndarray) -> np.ndarray:
 
 
 def evaluate(rec: Recommender, role: str, block: int = 2048,
-             by_activity: bool = False) -> dict:
+             by_activity: bool = False, per_user: bool = False) -> dict:
     """Mean of each metric over the role's users, plus ``users`` (how many were evaluated).
 
     ``by_activity`` adds ``by_activity``: the same means per bucket of :data:`ACTIVITY`
     (label -> metrics and ``users``; empty buckets are left out), to see where a method wins.
+    ``per_user`` adds ``per_user``: metric -> the values of each user (in user-index order),
+    to compare two methods user by user.
     """
     data = rec.data
     start = data.vocab.domain_ranges[1][0]
@@ -39,6 +41,7 @@ def evaluate(rec: Recommender, role: str, block: int = 2048,
         for b, (low, high) in enumerate(ACTIVITY):
             bucket[(activity >= low) & (activity <= (high if high is not None else activity))] = b
     per_bucket = np.zeros((len(ACTIVITY), len(METRICS)))
+    values_of: dict[str, list[np.ndarray]] = {name: [] for name in METRICS}
     empty = np.zeros(0, dtype=np.int64)
     for b in range(0, len(users), block):
         u = users[b:b + block]
@@ -47,10 +50,15 @@ def evaluate(rec: Recommender, role: str, block: int = 2048,
         sizes = np.array([data.truth_sizes[role][int(x)] for x in u])
         for name, values in ranking_metrics(scores, truth, sizes).items():
             sums[name] += float(values.sum())
+            if per_user:
+                values_of[name].append(values)
             if by_activity:
                 np.add.at(per_bucket[:, METRICS.index(name)], bucket[b:b + block], values)
     n = len(users)
     out: dict = {**{k: (v / n if n else float("nan")) for k, v in sums.items()}, "users": n}
+    if per_user:
+        out["per_user"] = {k: (np.concatenate(v) if v else np.zeros(0))
+                           for k, v in values_of.items()}
     if by_activity:
         counts = np.bincount(bucket, minlength=len(ACTIVITY))
         means = per_bucket / np.maximum(counts, 1)[:, None]
