@@ -134,12 +134,6 @@ class AssemblyConfig(StrictModel):
     """Target items per cold user the reranker reorders."""
     rerank_neighbours: int = Field(400, ge=1)
     """Most similar users whose target rows the reranker's user-kNN signal sums."""
-    rerank_min_users: int = Field(200, ge=1)
-    """Fewest pseudo-cold users (with a hidden target item among their candidates) the
-    reranker is trained on; with fewer, none is trained. Its order is learnt from these
-    users' lists, and where few users are in both domains a few dozen lists gave a network
-    that won on the few dozen validation users by chance and lost a quarter of the blind
-    NDCG@10 (bench/README.md, "Few users in both domains")."""
     rerank_folds: int = Field(5, ge=2)
     """Folds of pseudo-cold users the reranker is trained on (each fold's statistics are
     fitted without it)."""

@@ -125,6 +125,8 @@ def test_add_prior_records_what_it_tried_and_can_be_turned_off(tmp_path):
     record = selection["popularity"]
     assert chosen.popularity == record["weight"] > 0.0
     assert set(record["cv_ndcg@10_tried"]) == {f"popularity={w}" for w in WEIGHTS}
+    # the score the reranker must beat stays the fused model's without the prior
+    assert selection["val_ndcg@10"] == 0.0 and "val_ndcg@10_with_prior" in record
     off = {"val_ndcg@10": 0.0}
     assert add_prior(model, graph, part, off, data, 20,
                      AssemblyConfig(popularity_weights=[0.0]), run).popularity == 0.0
