@@ -6,8 +6,9 @@ The challenger passes when its metric is at least the champion's minus the relat
 times ``1 + min_lift_over_popularity`` and, when set, the best baseline's score times
 ``min_ratio_to_best_baseline``). A floor set by another method rejects only a shortfall
 larger than ``noise_margin`` standard errors of the two methods' user-by-user difference
-(``paired_se`` in the evaluate stage's rows): chance alone moves the gap that much. The inputs are the evaluate stage's rows, so the gate
-judges exactly the numbers the report shows. Only validation users are used: the test users
+(``paired_se`` in the evaluate stage's rows): chance alone moves the gap that much. The
+inputs are the evaluate stage's rows, so the gate judges exactly the numbers the report
+shows. Only validation users are used: the test users
 stay untouched for the quality benchmark. :func:`settle` then records the verdict in the
 model registry (see its rules for backfills, rollbacks and concurrent manual changes).
 """

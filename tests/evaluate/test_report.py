@@ -16,14 +16,15 @@ class Reversed(Fixed):
 
 def gate_world():
     w = world()
-    w.truth["cold_val"], w.truth_sizes["cold_val"] = w.truth["cold_test"], w.truth_sizes["cold_test"]
+    w.truth["cold_val"] = w.truth["cold_test"]
+    w.truth_sizes["cold_val"] = w.truth_sizes["cold_test"]
     return w
 
 
 def test_paired_standard_error_known_answer():
     data = gate_world()
-    rows = evaluate_methods({"crossrec": lambda: Fixed(data), "popularity": lambda: Reversed(data)},
-                            roles=("cold_val", "cold_test"))
+    rows = evaluate_methods({"crossrec": lambda: Fixed(data),
+                             "popularity": lambda: Reversed(data)}, roles=("cold_val", "cold_test"))
     by = {(r["method"], r["role"]): r for r in rows}
     # truth columns 1, 0, 0, 1, 0: ours ranks them 2nd / 1st, the reversed order 3rd / 4th
     ours = np.array([1 / np.log2(3), 1, 1, 1 / np.log2(3), 1])
