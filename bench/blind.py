@@ -23,6 +23,7 @@ direction -> mean ± std over seeds and writes ``bench/results/blind.json`` afte
 
     .venv/bin/python bench/blind.py                                  # every pair, 3 seeds
     .venv/bin/python bench/blind.py --seeds 1 --pairs sport_phone    # one pair, both ways
+    .venv/bin/python bench/blind.py --bridge-share 0.1               # few users in both domains
 """
 
 from __future__ import annotations
