@@ -10,11 +10,11 @@ The choice is not made on the cold validation users: on data with few users in b
 there are a few dozen of them, and their NDCG@10 cannot tell the weights apart (measured on
 phone->sport with a tenth of the users in both domains: the 32 validation users scored the
 prior's weight 10 at 0.0180 against 0.0346 without it; the 990 hidden users of the blind
-benchmark, 0.0304 against 0.0234). It is made by cross-validation over every user with rows in both
-domains instead, as the reranker is trained: the users are split into folds; for each fold
-the graph and the popularity counts are rebuilt without the fold's target rows, and the
-fold's users, scored from their source rows alone like cold users, are ranked against their
-hidden target rows.
+benchmark, 0.0304 against 0.0234). It is made by cross-validation over every user with rows
+in both domains instead, as the reranker is trained: the users are split into folds; for
+each fold the graph and the popularity counts are rebuilt without the fold's target rows,
+and the fold's users, scored from their source rows alone like cold users, are ranked
+against their hidden target rows.
 """
 
 from __future__ import annotations
@@ -72,8 +72,4 @@ def cross_validate(data: DomainData, alpha: float, beta: float, weights: Sequenc
 
 def choose(scores: dict[float, float]) -> float:
     """The weight with the best cross-validated NDCG@10; on a tie the earlier (grid order)."""
-    best = None
-    for w, s in scores.items():
-        if best is None or s > best[1]:
-            best = (w, s)
-    return 0.0 if best is None else best[0]
+    return max(scores, key=scores.get) if scores else 0.0  # max keeps the first of equals
