@@ -89,8 +89,8 @@ def headroom(data) -> dict:
         keep_top_per_row,
         largest_per_column,
         overlap_users,
+        within_domain_cosine,
     )
-    from crossrec.evaluate.baselines.cooccurrence import within_domain_cosine
     from crossrec.metrics.ranking import ranking_metrics
 
     source, target = domain_matrix(data, SOURCE), domain_matrix(data, TARGET)

@@ -81,6 +81,25 @@ def keep_top_per_row(sim: sp.csr_matrix, k: int | None) -> sp.csr_matrix:
     return sim
 
 
+def cross_cosine(source: sp.csr_matrix, target: sp.csr_matrix, neighbours: int | None = None,
+                 shrink: float = 0.0) -> sp.csr_matrix:
+    """(n_source_items, n_target_items) cosine of the columns over the users with rows in both
+    domains (rows aligned); ``neighbours`` keeps the top target items per source item.
+    Raises ValueError when no user has rows in both."""
+    both = overlap_users(source, target)
+    # norms over overlapping users only: a cold user's source rows say nothing about targets
+    return keep_top_per_row(cosine_columns(source[both], target[both], shrink), neighbours)
+
+
+def within_domain_cosine(matrix: sp.csr_matrix, neighbours: int | None = None,
+                         shrink: float = 0.0) -> sp.csr_matrix:
+    """Item-item cosine of one domain without self-similarity."""
+    sim = cosine_columns(matrix, matrix, shrink)
+    sim = (sim - sp.diags(sim.diagonal())).tocsr()
+    sim.eliminate_zeros()
+    return keep_top_per_row(sim, neighbours)
+
+
 def largest_per_column(rows: sp.csr_matrix, matrix: sp.csr_matrix) -> np.ndarray:
     """Dense (users x columns): for each user, the largest ``matrix[i, j]`` over the items
     ``i`` of their binary row in ``rows`` (0 where none reaches column j)."""

@@ -6,8 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from crossrec.data.domain import DomainData
-from crossrec.data.sparse import SOURCE, TARGET, domain_matrix, overlap_users
-from crossrec.evaluate.baselines.cooccurrence import within_domain_cosine
+from crossrec.data.sparse import SOURCE, TARGET, domain_matrix, overlap_users, within_domain_cosine
 
 
 class BridgeRows:

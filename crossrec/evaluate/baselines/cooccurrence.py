@@ -13,14 +13,7 @@ import scipy.sparse as sp
 import torch
 
 from crossrec.data.domain import DomainData
-from crossrec.data.sparse import (
-    SOURCE,
-    TARGET,
-    cosine_columns,
-    domain_matrix,
-    keep_top_per_row,
-    overlap_users,
-)
+from crossrec.data.sparse import SOURCE, TARGET, cross_cosine, domain_matrix, within_domain_cosine
 from crossrec.ranking.recommender import Recommender
 
 
@@ -32,20 +25,8 @@ def cross_domain_cosine(data: DomainData, neighbours: int | None = None,
     source-catalogue order. ``neighbours`` keeps the top target items per source item.
     Raises ValueError when no user has training rows in both domains.
     """
-    source, target = domain_matrix(data, SOURCE), domain_matrix(data, TARGET)
-    both = overlap_users(source, target)
-    # norms over overlapping users only: a cold user's source rows say nothing about targets
-    sim = cosine_columns(source[both], target[both], shrink)
-    return keep_top_per_row(sim, neighbours)
-
-
-def within_domain_cosine(matrix: sp.csr_matrix, neighbours: int | None = None,
-                         shrink: float = 0.0) -> sp.csr_matrix:
-    """Item-item cosine of one domain without self-similarity."""
-    sim = cosine_columns(matrix, matrix, shrink)
-    sim = (sim - sp.diags(sim.diagonal())).tocsr()
-    sim.eliminate_zeros()
-    return keep_top_per_row(sim, neighbours)
+    return cross_cosine(domain_matrix(data, SOURCE), domain_matrix(data, TARGET), neighbours,
+                        shrink)
 
 
 class CooccurrenceKNN(Recommender):
