@@ -201,8 +201,8 @@ def main() -> None:
                              "overrides": args.set})
                 ours = next(r for r in rows if r["method"] == OURS and r["role"] == "cold_test")
                 print(f"{source}->{target} seed {seed}: ours {METRIC} {ours[METRIC]:.4f} "
-                      f"({seconds:.0f}s; fusion alpha {fusion.get('alpha')} beta "
-                      f"{fusion.get('beta')} weight {fusion.get('weight')}, reranker "
+                      f"({seconds:.0f}s; graph {fusion.get('graph')} prior "
+                      f"{fusion.get('popularity')} weight {fusion.get('weight')}, reranker "
                       f"{fusion.get('rerank', {}).get('used')})", flush=True)
                 write(args.out, runs, args.threads)
     summary, activity = write(args.out, runs, args.threads)

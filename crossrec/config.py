@@ -95,23 +95,33 @@ class ModelConfig(StrictModel):
 
 
 class AssemblyConfig(StrictModel):
-    """``[bundle]``: how the shipped model is assembled from the fine-tuned two-tower model,
-    every choice made on the cold validation users. What was chosen is saved with the version
+    """``[bundle]``: how the shipped model is assembled from the fine-tuned two-tower model: the
+    item graph and the popularity prior chosen by cross-validation over the users in both
+    domains, the rest on the cold validation users. What was chosen is saved with the version
     (``bundle.json``); this is the search, not the result."""
 
     graph: bool = True
     """Fuse the two-tower score with the item-to-item random-walk graph (the final model is a
     hybrid); False ships the two-tower model alone (an ablation)."""
     graph_alphas: list[float] = Field([0.25, 0.5], min_length=1)
-    """Exponents on the graph's transition probabilities (1 = plain random walk) to choose
-    from on the cold validation users; one value fixes it."""
+    """Exponents on the random-walk graph's transition probabilities (1 = plain random walk),
+    candidates of the cross-validation that chooses the item graph (crossrec/bundle/
+    crossval.py); one value fixes it."""
     graph_betas: list[float] = Field([0.0, 0.3, -0.2], min_length=1)
-    """Popularity exponents of the graph's target items to choose from on the cold validation
-    users, together with the fusion weight; one value fixes it. Positive values discount
-    popular targets, 0 leaves the walk as it is, and negative values favour them: on sparse
-    pairs (sport/phone) a cold user's few co-occurrences are weak evidence and popularity is
-    the better prior there. On a tie the earlier value is kept (at fusion weight 0 every
-    value ties), so the boost comes last."""
+    """Popularity exponents of the random-walk graph's target items, candidates of the same
+    cross-validation; one value fixes it. Positive values discount popular targets, 0 leaves
+    the walk as it is, and negative values favour them. On a tie the earlier candidate is
+    kept (walks before cosine graphs)."""
+    graph_neighbours: list[Annotated[int, Field(ge=1)]] = [5, 20, 100]
+    """Neighbours kept per item of the cosine kNN graphs among the same candidates; [] leaves
+    the random walk as the only kind."""
+    graph_shrink: float = Field(2.0, ge=0.0)
+    """Shrink of the cosine graphs: added to the norm product, it damps pairs few users
+    support."""
+    graph_folds: int = Field(5, ge=2)
+    """Folds of that cross-validation over the users in both domains (each fold's graphs and
+    popularity counts built without its users' target rows). With fewer than two users per
+    fold the graph is chosen on the cold validation users instead, without a prior."""
     fusion_weights: list[Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
         [0.0, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0], min_length=1)
     """Fusion weights of the item graph tried on the cold validation users: denser near 0,
@@ -119,13 +129,10 @@ class AssemblyConfig(StrictModel):
     dominate the ranking. On a tie the earlier weight is kept."""
     popularity_weights: list[Annotated[float, Field(ge=0.0)]] = Field(
         [0.0, 0.3, 1.0, 3.0, 10.0], min_length=1)
-    """Weights of the popularity prior beside the graph score of users without target rows
-    (crossrec/bundle/prior.py), chosen by cross-validation over the users in both domains, not
-    on the cold validation users (too few to tell them apart where few users are in both
-    domains). On a tie the earlier weight is kept; [0.0] turns the prior off."""
-    popularity_folds: int = Field(5, ge=2)
-    """Folds of that cross-validation (each fold's graph and counts built without its users'
-    target rows)."""
+    """Weights of the popularity prior beside the graph score of users without target rows,
+    chosen together with the graph by the same cross-validation, not on the cold validation
+    users (too few to tell them apart where few users are in both domains). On a tie the
+    earlier weight is kept; [0.0] turns the prior off."""
     rerank: bool = True
     """Train a reranker of cold users' top items on pseudo-cold users (see
     crossrec/train/rerank.py) and ship it where it beats the hybrid on the cold validation
@@ -294,8 +301,10 @@ class Settings(StrictModel):
 MOVED = {f"{section}.{key}": f"bundle.{key}" for section, keys in (
     ("model", ("graph", "graph_alphas", "graph_betas", "fusion_weights", "rerank",
                "rerank_candidates", "rerank_neighbours")),
-    ("train", ("rerank_folds", "rerank_epochs"))) for key in keys}
-"""Keys that moved to ``[bundle]`` (the assembly of the shipped model), old -> new."""
+    ("train", ("rerank_folds", "rerank_epochs"))) for key in keys} | {
+    "bundle.popularity_folds": "bundle.graph_folds"}
+"""Keys that moved to (or within) ``[bundle]`` (the assembly of the shipped model), old ->
+new."""
 
 
 def _describe(err: ValidationError, origin: str) -> str:

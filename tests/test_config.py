@@ -150,3 +150,10 @@ def test_right_types_still_load(tmp_path):
     assert (s.run.lock_timeout_s, s.score.top_n, s.score.memory_mb) == (1.0, 30, 64.0)
     assert s.data_dir == tmp_path / "out" and s.run.progress is False
     assert load_settings(None, data_dir=tmp_path / "d").data_dir == tmp_path / "d"
+
+
+def test_the_renamed_popularity_folds_says_its_new_name(tmp_path):
+    with pytest.raises(ConfigError, match=re.escape(
+            "'bundle.popularity_folds' moved to [bundle] graph_folds")):
+        load_settings(write(tmp_path, "[bundle]\npopularity_folds = 3\n"))
+    assert load_settings(write(tmp_path, "[bundle]\ngraph_folds = 3\n")).bundle.graph_folds == 3

@@ -4,7 +4,7 @@ Both are standardised per user (zero mean, unit variance over the target catalog
 weighted sum, so the weight means the same thing for every user and model version. The weight
 is chosen on the cold *validation* users (model selection, never the test users) and saved in
 the bundle's config. Users without target rows also get a popularity prior beside the graph
-score (its weight chosen by cross-validation, see ``crossrec/bundle/prior.py``).
+score (its weight chosen by cross-validation, see ``crossrec/bundle/crossval.py``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Assembling the bundle from a fine-tuned two-tower checkpoint: build the item graph, pick
-its exponents and the fusion weight, train the cold-user reranker and keep it only where it
-helps, all judged on the cold *validation* users (never the test users).
+"""Assembling the bundle from a fine-tuned two-tower checkpoint: choose the item graph and the
+popularity prior of cold users by cross-validation over the users in both domains
+(``crossval.py``), pick the fusion weight, train the cold-user reranker and keep it only where
+it helps, these two judged on the cold *validation* users (never the test users).
 
 Selection needs held-out rows; the shipped model should not lose them. :func:`refit_bundle`
 rebuilds the selected bundle around a tower refit on every row: the same parts with the same
@@ -8,14 +9,13 @@ settings, the graph and reranker fitted on every row too, no choice made again."
 
 from __future__ import annotations
 
-import itertools
 import json
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from crossrec.bundle import prior
+from crossrec.bundle import crossval
 from crossrec.bundle.bundle import SELECTION_VERSION, Bundle
 from crossrec.bundle.config import BundleConfig, GraphPart
 from crossrec.bundle.hybrid import HybridRecommender
@@ -38,60 +38,64 @@ from crossrec.train.rerank import TooFewPseudoColdUsers, fit_reranker, pseudo_co
 from crossrec.train.stages import stage_records
 
 
-def fuse(tower: TwoTower, data: DomainData, max_history: int, cfg: AssemblyConfig,
-         progress: bool) -> tuple[ItemGraph, GraphPart, dict[str, Any]]:
-    """Build the item graph for each (alpha, beta) of the grid and pick it and the fusion
-    weight; returns the graph, its part of the config, and what was tried."""
+def choose_graph(data: DomainData, cfg: AssemblyConfig,
+                 run: RunOptions) -> tuple[list[GraphPart], dict[str, Any]]:
+    """The candidate graphs left for :func:`fuse`: the one (with its popularity prior)
+    cross-validation chose over the users in both domains (``crossval.py``), or every
+    candidate, without a prior, where too few such users exist; and the record."""
+    parts = crossval.candidates(cfg.graph_alphas, cfg.graph_betas, cfg.graph_neighbours,
+                                cfg.graph_shrink)
+    weights = cfg.popularity_weights
+    if len(parts) == 1 and len(weights) == 1:
+        return [parts[0].model_copy(update={"popularity": weights[0]})], {
+            "reason": "one graph and one prior weight configured: nothing to choose"}
+    scores = crossval.cross_validate(data, parts, weights, cfg.graph_folds, run.seed)
+    record: dict[str, Any] = {"folds": cfg.graph_folds, "cv_ndcg@10_tried": {
+        f"{parts[p].label()} popularity={w}": score for (p, w), score in scores.items()}}
+    choice = crossval.choose(scores)
+    if choice is None:
+        record["reason"] = (f"fewer than {2 * cfg.graph_folds} users in both domains to "
+                            "cross-validate on: the graph is chosen on the cold validation "
+                            "users, without a popularity prior")
+        return parts, record
+    p, weight = choice
+    record.update({"graph": parts[p].label(), "popularity": weight,
+                   "cv_ndcg@10": scores[choice]})
+    return [parts[p].model_copy(update={"popularity": weight})], record
+
+
+def fuse(tower: TwoTower, data: DomainData, parts: list[GraphPart], max_history: int,
+         cfg: AssemblyConfig, progress: bool) -> tuple[ItemGraph, GraphPart, dict[str, Any]]:
+    """Build each candidate graph and pick it and the fusion weight on the cold validation
+    users; returns the graph, its part of the config, and what was tried.
+
+    The fused model is judged without the popularity prior: it was chosen because those users
+    cannot judge it, so it must not move the fusion weight or the reranker's choice either
+    (measured: on sport->phone with few users in both domains, the prior's chance drop on 32
+    validation users let a reranker trained on 41 users ship, and the hidden users lost a
+    quarter of their NDCG@10). ``val_ndcg@10`` (what the reranker must beat) is that score;
+    ``val_ndcg@10_with_prior`` the shipped fused model's."""
     rec = ModelRecommender(tower, data, max_history)
     best, tried = None, {}
-    grid = list(itertools.product(cfg.graph_alphas, cfg.graph_betas))
-    with progress_bar("fusion grid", len(grid) * len(cfg.fusion_weights), progress) as advance:
-        for alpha, beta in grid:
-            graph = ItemGraph.build(data, alpha, beta)
+    with progress_bar("fusion grid", len(parts) * len(cfg.fusion_weights), progress) as advance:
+        for part in parts:
+            graph = part.build(data)
             for w in cfg.fusion_weights:
                 score = evaluate(HybridRecommender(rec, graph, w), "cold_val")["ndcg@10"]
-                tried[f"alpha={alpha} beta={beta} weight={w}"] = score
+                tried[f"{part.label()} weight={w}"] = score
                 # on a tie, the earlier candidate (larger two-tower share)
                 if best is None or score > best[0]:
-                    best = (score, alpha, beta, w, graph)
+                    best = (score, part.model_copy(update={"weight": w}), graph)
                 advance()
-    score, alpha, beta, weight, graph = best
-    part = GraphPart(alpha=alpha, beta=beta, weight=weight)
-    return graph, part, {"weight": weight, "alpha": alpha, "beta": beta,
-                         "val_ndcg@10": score, "val_ndcg@10_tried": tried}
-
-
-def add_prior(tower: TwoTower, graph: ItemGraph, part: GraphPart, selection: dict[str, Any],
-              data: DomainData, max_history: int, cfg: AssemblyConfig,
-              run: RunOptions) -> GraphPart:
-    """``part`` with the popularity prior's weight chosen by cross-validation (``prior.py``);
-    ``selection`` gains the record, with the validation score of the fused model with the
-    prior beside it. ``val_ndcg@10`` (what the reranker must beat) stays the score without
-    the prior: the prior was chosen because those users cannot judge it, so it must not move
-    the reranker's choice either (measured: on sport->phone with few users in both domains,
-    the prior's chance drop on 32 validation users let a reranker trained on 41 users ship,
-    and the hidden users lost a quarter of their NDCG@10)."""
-    weights = cfg.popularity_weights
-    if part.weight == 0.0 or list(weights) == [0.0]:  # no graph score to put a prior beside
-        selection["popularity"] = {"weight": 0.0, "reason": "no graph in the fused score"
-                                   if part.weight == 0.0 else "off ([bundle] popularity_weights)"}
-        return part
-    tried = prior.cross_validate(data, part.alpha, part.beta, weights, cfg.popularity_folds,
-                                 run.seed)
-    chosen = prior.choose(tried)
-    record: dict[str, Any] = {"weight": chosen,
-                              "cv_ndcg@10_tried": {f"popularity={w}": s for w, s in tried.items()}}
-    if not tried:
-        record["reason"] = (f"fewer than {2 * cfg.popularity_folds} users in both domains to "
-                            "cross-validate on")
-    selection["popularity"] = record
-    if chosen == 0.0:
-        return part
-    part = part.model_copy(update={"popularity": chosen})
-    rec = HybridRecommender(ModelRecommender(tower, data, max_history), graph, part.weight,
-                            chosen)
-    record["val_ndcg@10_with_prior"] = evaluate(rec, "cold_val")["ndcg@10"]
-    return part
+    score, part, graph = best
+    if part.weight == 0.0:  # no graph score to put a prior beside
+        part = part.model_copy(update={"popularity": 0.0})
+    selection = {"graph": part.label(), "weight": part.weight, "popularity": part.popularity,
+                 "val_ndcg@10": score, "val_ndcg@10_tried": tried}
+    if part.popularity > 0.0:
+        selection["val_ndcg@10_with_prior"] = evaluate(
+            HybridRecommender(rec, graph, part.weight, part.popularity), "cold_val")["ndcg@10"]
+    return graph, part, selection
 
 
 def select_reranker(base: Bundle, data: DomainData, cfg: AssemblyConfig,
@@ -131,8 +135,9 @@ def assemble(tower: TwoTower, data: DomainData, max_history: int, cfg: AssemblyC
     bundle = Bundle(tower, data.vocab, BundleConfig(max_history=max_history))
     if not cfg.graph:
         return bundle
-    graph, part, selection = fuse(tower, data, max_history, cfg, run.progress)
-    part = add_prior(tower, graph, part, selection, data, max_history, cfg, run)
+    parts, crossval_record = choose_graph(data, cfg, run)
+    graph, part, selection = fuse(tower, data, parts, max_history, cfg, run.progress)
+    selection["crossval"] = crossval_record
     bundle = replace(bundle, graph=graph, selection=selection,
                      config=bundle.config.model_copy(update={"graph": part}))
     if not cfg.rerank:
@@ -183,7 +188,7 @@ def refit_bundle(selection: Path, checkpoint: Path, marts: MartPaths, domains: D
     chosen = Bundle.load(selection)
     g, graph, reranker = chosen.config.graph, None, None
     if g is not None:
-        graph = ItemGraph.build(data, g.alpha, g.beta)
+        graph = g.build(data)
     if chosen.reranker is not None:
         config = chosen.reranker.config
         x, y = pseudo_cold_table(domain_matrix(data, SOURCE), domain_matrix(data, TARGET),

@@ -104,8 +104,13 @@ def write_report(rows: list[dict], out_dir: Path, run_date: date, model_dir: Pat
                      + " | ".join(f"{r[m]:.4f}" for m in METRICS) + " |")
     fusion = json.loads((model_dir / METRICS_FILE).read_text()).get("fusion")
     if fusion:
-        lines += ["", f"Item-graph fusion chosen on cold validation users: weight "
-                      f"{fusion['weight']}, alpha {fusion['alpha']}, beta {fusion['beta']}."]
+        # older versions: a walk's exponents only, and the prior's record under "popularity"
+        graph = fusion.get("graph") or f"walk alpha={fusion['alpha']} beta={fusion['beta']}"
+        prior = fusion.get("popularity", 0.0)
+        prior = prior.get("weight", 0.0) if isinstance(prior, dict) else prior
+        lines += ["", f"Item graph: {graph}, popularity prior {prior}, fusion weight "
+                      f"{fusion['weight']} (how each was chosen: the version's metrics.json, "
+                      "`fusion`)."]
     tuned = {r["method"]: r["chosen"] for r in rows if r.get("chosen")}
     if tuned:
         lines += ["", "Baselines' hyper-parameters chosen on cold validation users: "

@@ -12,6 +12,11 @@ the transition probabilities (heavy users and rare items count less extremely) a
 discounts popular targets; ``beta`` < 0 (outside RP3beta's range) favours them instead, which
 pays on sparse pairs where a cold user's few co-occurrences are weak evidence. A user's graph
 score for target item j sums W over their history.
+
+:func:`cosine_weights` is the other kind of graph the bundle may choose: plain cosine between
+item columns (the co-occurrence kNN baseline's), kept to each item's nearest neighbours. Where
+few users are in both domains it ranks cold users better than the walk (measured by the
+bundle's cross-validation, ``crossrec/bundle/crossval.py``).
 Built from *training* rows only, with scipy sparse products (no loop over users or items).
 """
 
@@ -23,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from crossrec.data.domain import DomainData
-from crossrec.data.sparse import interaction_matrix
+from crossrec.data.sparse import cross_cosine, interaction_matrix, within_domain_cosine
 
 
 def _row_normalised(m: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
@@ -49,6 +54,15 @@ def walk_weights(xs: sp.csr_matrix, xt: sp.csr_matrix, alpha: float,
     tt.setdiag(0.0)  # an item is not evidence for itself
     tt.eliminate_zeros()
     return st.astype(np.float32), tt.astype(np.float32)
+
+
+def cosine_weights(xs: sp.csr_matrix, xt: sp.csr_matrix, neighbours: int | None,
+                   shrink: float) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Cosine weights (source -> target over the users in both domains, target -> target
+    without self-similarity) of binary rows ``xs`` and ``xt``, the ``neighbours`` largest per
+    item (None keeps all); ``shrink`` damps pairs few users support."""
+    return (cross_cosine(xs, xt, neighbours, shrink),
+            within_domain_cosine(xt, neighbours, shrink))
 
 
 @dataclass(frozen=True)

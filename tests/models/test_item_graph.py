@@ -110,3 +110,20 @@ def test_a_hybrid_version_carries_its_graph_and_weight(data, tmp_path):
     other = Bundle(model, data.vocab, other_config, graph, selection=fusion).save(
         tmp_path / "models", RUN_DATE, {}, {})
     assert other != folder
+
+
+def test_cosine_weights_known_answer(data):
+    from crossrec.data.sparse import SOURCE, TARGET, domain_matrix
+    from crossrec.models.item_graph import cosine_weights
+
+    xs, xt = domain_matrix(data, SOURCE), domain_matrix(data, TARGET)
+    # over the users in both domains (u0, u1): s0={u0,u1} s1={u1}, t0={u0} t1={u1}; u2's s1
+    # does not count (no target rows). Within the target, t0={u0} and t1={u1,u3} never meet.
+    st, tt = cosine_weights(xs, xt, None, 0.0)
+    half = 1 / math.sqrt(2)
+    np.testing.assert_allclose(st.toarray(), [[half, half], [0.0, 1.0]], rtol=1e-6)
+    assert tt.nnz == 0
+    # one neighbour per item: s0's tie keeps the lower column; shrink damps every pair
+    st, _ = cosine_weights(xs, xt, 1, 1.0)
+    np.testing.assert_allclose(st.toarray(), [[1 / (math.sqrt(2) + 1), 0.0], [0.0, 0.5]],
+                               rtol=1e-6)
