@@ -181,6 +181,24 @@ def published_lists(data_dir: Path, target: str) -> dict[str, list[str]]:
     return out
 
 
+def shipped_choices(data_dir: Path) -> dict:
+    """What the published champion chose (its metrics' ``fusion`` record): the item graph,
+    the popularity prior, the fusion weight and whether the reranker ships; empty when no
+    champion exists."""
+    from crossrec.layout import Layout
+    from crossrec.registry import read_registry
+
+    layout = Layout(data_dir)
+    champion = read_registry(layout.models).champion
+    if champion is None:
+        return {}
+    fusion = json.loads((layout.model(champion) / "metrics.json").read_text()).get("fusion")
+    if not fusion:
+        return {"graph": None}
+    return {"graph": fusion.get("graph"), "popularity": fusion.get("popularity"),
+            "weight": fusion.get("weight"), "reranker": fusion.get("rerank", {}).get("used")}
+
+
 def score_lists(lists: dict[str, list[str]], truth: dict[str, set[str]]) -> dict[str, float]:
     """Mean metrics over the truth's users (a user without a list scores 0)."""
     acc = {m: 0.0 for m in METRICS}
@@ -247,7 +265,7 @@ def run_one(source: str, target: str, seed: int, threads: int, tmp: Path,
     scored = {u: items & catalogue for u, items in truth.items() if items & catalogue}
     published = published_lists(data_dir, target)
     rows = [{"method": OURS, **score_lists(published, scored), "seconds": round(seconds, 1),
-             "published": bool(published)}]
+             "published": bool(published), "shipped": shipped_choices(data_dir)}]
     for name, (lists, fit_s) in baseline_lists(data_dir, source, target, threads, seed,
                                                sorted(scored)).items():
         rows.append({"method": name, **score_lists(lists, scored), "seconds": round(fit_s, 1)})
@@ -321,7 +339,7 @@ def main() -> None:
                       f"({ours['seconds']:.0f}s, {run['scored_users']} of "
                       f"{run['hidden_users']} hidden users scored"
                       + ("" if ours["published"] else "; NOTHING PUBLISHED: gate rejected")
-                      + ")", flush=True)
+                      + f"; shipped {ours['shipped']})", flush=True)
                 args.out.write_text(json.dumps(
                     {"machine": platform.platform(), "threads": args.threads,
                      "summary": summarise(runs), "runs": runs}, indent=2) + "\n")
