@@ -206,3 +206,25 @@ def test_too_few_users_in_both_domains_leave_the_graph_to_the_validation_users(t
     assert [p.label() for p in parts] == ["walk alpha=0.5 beta=0.0", "walk alpha=0.5 beta=0.3",
                                           "cosine neighbours=5 shrink=2.0"]
     assert all(p.popularity == 0.0 for p in parts) and "fewer than 10" in record["reason"]
+
+
+def test_the_reranker_must_beat_the_fused_model_with_and_without_its_prior(tmp_path):
+    from crossrec.bundle.select import select_reranker
+
+    data = linked_world(tmp_path, True, val=60)
+    torch.manual_seed(0)
+    model = new_model(tiny_settings(tmp_path / "d"), data)
+    part = GraphPart(alpha=0.5, beta=0.0, weight=1.0, popularity=1.0)
+    cfg = AssemblyConfig(rerank_epochs=2, rerank_base_weights=[0.0])
+    run = RunOptions(seed=0, progress=False)
+
+    def judged(selection):
+        base = Bundle(model, data.vocab, BundleConfig(max_history=20, graph=part),
+                      part.build(data), None, selection)
+        return select_reranker(base, data, cfg, run)[1]
+
+    low = judged({"val_ndcg@10": 0.0})
+    assert low["val_ndcg@10"] > 0.0 and low["used"] and low["reference_val_ndcg@10"] == 0.0
+    # the same reranker against a fused model whose prior scores higher than it
+    high = judged({"val_ndcg@10": 0.0, "val_ndcg@10_with_prior": low["val_ndcg@10"]})
+    assert not high["used"] and high["reference_val_ndcg@10"] == low["val_ndcg@10"]
