@@ -150,6 +150,10 @@ class AssemblyConfig(StrictModel):
     candidates' order, tried on the cold validation users; 0 lets the reranker alone order
     them (without it the learned model has no say in a cold user's top items). On a tie the
     earlier weight is kept."""
+    rerank_margin: float = Field(1.0, ge=0.0)
+    """Standard errors of the user-by-user NDCG@10 difference by which the reranker must beat
+    the fused model (with and without its popularity prior) on the cold validation users to
+    ship: a few dozen users' chance win ships nothing. 0: any win ships it."""
     rerank_epochs: int = Field(30, ge=1)
     """Passes over the reranker's training table."""
 

@@ -12,8 +12,6 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
-import numpy as np
-
 from crossrec.bundle.bundle import Bundle, held_out
 from crossrec.config import Settings
 from crossrec.data.domain import EVAL_ROLES, DomainData
@@ -21,7 +19,7 @@ from crossrec.data.marts import MartPaths
 from crossrec.evaluate.methods import CHAMPION, GATE_ROLE, OURS, baseline_factories
 from crossrec.evaluate.plots import discriminator_accuracy, metric_by_method, training_curves
 from crossrec.layout import Layout
-from crossrec.metrics.protocol import evaluate
+from crossrec.metrics.protocol import evaluate, paired_se
 from crossrec.metrics.ranking import METRICS
 from crossrec.ranking.recommender import Recommender
 from crossrec.storage import write_text_atomic
@@ -57,14 +55,6 @@ def evaluate_methods(methods: dict[str, Callable[[], Recommender]],
                 row["paired_se"] = {m: paired_se(per_user[OURS][m], per_user[row["method"]][m])
                                     for m in METRICS}
     return rows
-
-
-def paired_se(ours: np.ndarray, theirs: np.ndarray) -> float:
-    """Standard error of the mean of ``ours - theirs`` (per-user values of the same users);
-    NaN with fewer than two users."""
-    if len(ours) < 2:
-        return float("nan")
-    return float(np.std(ours - theirs, ddof=1) / np.sqrt(len(ours)))
 
 
 def stage_histories(final: Path) -> dict[str, list[dict]]:

@@ -67,3 +67,11 @@ def evaluate(rec: Recommender, role: str, block: int = 2048,
                                            "users": int(counts[b])}
             for b in range(len(ACTIVITY)) if counts[b]}
     return out
+
+
+def paired_se(ours: np.ndarray, theirs: np.ndarray) -> float:
+    """Standard error of the mean of ``ours - theirs`` (per-user values of the same users);
+    NaN with fewer than two users."""
+    if len(ours) < 2:
+        return float("nan")
+    return float(np.std(ours - theirs, ddof=1) / np.sqrt(len(ours)))
